@@ -1,0 +1,67 @@
+//! The engine: a validated policy set, evaluated against one query at a time.
+
+use cedar_policy::{Authorizer, PolicySet};
+
+use crate::decision::Decision;
+use crate::error::Error;
+use crate::query::Query;
+use crate::request::{self, Names};
+use crate::{load, schema};
+
+/// A validated policy set, ready to decide. `Send + Sync`; share it behind
+/// an `Arc` and replace the whole engine to reload policy.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    policies: PolicySet,
+    names: Names,
+    authorizer: Authorizer,
+}
+
+impl Engine {
+    /// Parses `policy_src` and validates it strictly against [`SCHEMA`](crate::SCHEMA).
+    /// The error names the policy and line at fault.
+    pub fn new(policy_src: &str) -> Result<Engine, Error> {
+        let schema = schema::parse()?;
+        Ok(Engine {
+            policies: load::load(policy_src, &schema)?,
+            names: Names::new()?,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// Number of policies in the set.
+    pub fn len(&self) -> usize {
+        self.policies.num_of_policies()
+    }
+
+    /// True when the set holds no policy (so everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides `q`. Default deny: a query that cannot be evaluated is denied,
+    /// with the reason in `errors`.
+    pub fn decide(&self, q: &Query<'_>) -> Decision {
+        let (request, entities) = match request::build(&self.names, q, None) {
+            Ok(built) => built,
+            Err(e) => return Decision::failed(e),
+        };
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
+        policies.sort();
+        Decision {
+            allowed: response.decision() == cedar_policy::Decision::Allow,
+            policies,
+            errors: diagnostics.errors().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+/// Validates a policy file as [`Engine::new`] would, and counts its policies.
+/// For `brevet policy check FILE`.
+pub fn check(policy_src: &str) -> Result<usize, Error> {
+    Engine::new(policy_src).map(|engine| engine.len())
+}

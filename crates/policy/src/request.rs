@@ -1,0 +1,201 @@
+//! Building the Cedar request and entity store for one query, in memory, with
+//! no text parsing: a `User` with its groups as parents, a `Device` with its
+//! device groups as parents and its tags as entity tags, and the context record.
+
+use std::str::FromStr;
+
+use cedar_policy::{
+    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression,
+    Schema,
+};
+
+use crate::error::Error;
+use crate::query::{Action, Query};
+
+/// Entity type names and action ids, parsed once per engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    user: EntityTypeName,
+    group: EntityTypeName,
+    device: EntityTypeName,
+    device_group: EntityTypeName,
+    role: EntityTypeName,
+    /// Indexed like [`Action::ALL`].
+    actions: [EntityUid; 4],
+}
+
+impl Names {
+    pub(crate) fn new() -> Result<Names, Error> {
+        let ty = |name: &str| {
+            EntityTypeName::from_str(name)
+                .map_err(|e| Error::Internal(format!("bad entity type `{name}`: {e}")))
+        };
+        let action = ty("Action")?;
+        let action_uid =
+            |a: Action| EntityUid::from_type_name_and_id(action.clone(), EntityId::new(a.as_str()));
+        Ok(Names {
+            user: ty("User")?,
+            group: ty("Group")?,
+            device: ty("Device")?,
+            device_group: ty("DeviceGroup")?,
+            role: ty("Role")?,
+            actions: Action::ALL.map(action_uid),
+        })
+    }
+
+    fn action(&self, a: Action) -> &EntityUid {
+        // INVARIANT: `actions` is built from `Action::ALL`, in the same order.
+        match a {
+            Action::Request => &self.actions[0],
+            Action::Approve => &self.actions[1],
+            Action::Breakglass => &self.actions[2],
+            Action::AutoApprove => &self.actions[3],
+        }
+    }
+}
+
+fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+fn string(s: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(s.to_string())
+}
+
+/// The request and entities for `q`. Errors are described for the log; the
+/// caller turns them into a denial.
+///
+/// With `schema`, Cedar also checks that the entities and context conform to
+/// it. The engine passes `None` to save the time: what we build is fixed by
+/// this function, and a test checks it against the schema.
+pub(crate) fn build(
+    names: &Names,
+    q: &Query<'_>,
+    schema: Option<&Schema>,
+) -> Result<(Request, Entities), String> {
+    let user_uid = uid(&names.user, q.user);
+    let device_uid = uid(&names.device, q.device);
+    let kind = q.kind.as_str();
+
+    let user = Entity::new_with_tags(
+        user_uid.clone(),
+        [("kind".to_string(), string(kind))],
+        q.groups.iter().map(|g| uid(&names.group, g)),
+        [],
+    )
+    .map_err(|e| format!("could not build user `{}`: {e}", q.user))?;
+    let device = Entity::new_with_tags(
+        device_uid.clone(),
+        [("os".to_string(), string(q.device_os))],
+        q.device_groups.iter().map(|g| uid(&names.device_group, g)),
+        q.device_tags.iter().map(|(k, v)| (k.clone(), string(v))),
+    )
+    .map_err(|e| format!("could not build device `{}`: {e}", q.device))?;
+    let entities = Entities::from_entities([user, device], schema)
+        .map_err(|e| format!("could not build entities: {e}"))?;
+
+    let c = q.context;
+    let t = &c.ticket;
+    let ticket = RestrictedExpression::new_record([
+        (
+            "present".to_string(),
+            RestrictedExpression::new_bool(t.present),
+        ),
+        ("id".to_string(), string(&t.id)),
+        ("valid".to_string(), RestrictedExpression::new_bool(t.valid)),
+        ("state".to_string(), string(&t.state)),
+        (
+            "assignee_matches".to_string(),
+            RestrictedExpression::new_bool(t.assignee_matches),
+        ),
+        (
+            "device_listed".to_string(),
+            RestrictedExpression::new_bool(t.device_listed),
+        ),
+        (
+            "window_ok".to_string(),
+            RestrictedExpression::new_bool(t.window_ok),
+        ),
+    ])
+    .map_err(|e| format!("could not build ticket: {e}"))?;
+    let context = Context::from_pairs([
+        (
+            "role".to_string(),
+            RestrictedExpression::new_entity_uid(uid(&names.role, q.role)),
+        ),
+        (
+            "duration_seconds".to_string(),
+            RestrictedExpression::new_long(c.duration_seconds),
+        ),
+        ("ticket".to_string(), ticket),
+        (
+            "mfa_age_seconds".to_string(),
+            RestrictedExpression::new_long(c.mfa_age_seconds),
+        ),
+        (
+            "hour_utc".to_string(),
+            RestrictedExpression::new_long(c.hour_utc),
+        ),
+        ("weekday".to_string(), string(&c.weekday)),
+        ("kind".to_string(), string(kind)),
+    ])
+    .map_err(|e| format!("could not build context: {e}"))?;
+
+    let request = Request::new(
+        user_uid,
+        names.action(q.action).clone(),
+        device_uid,
+        context,
+        schema,
+    )
+    .map_err(|e| format!("could not build request: {e}"))?;
+    Ok((request, entities))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::query::{Context, PrincipalKind, Ticket};
+
+    /// What `build` produces conforms to the schema, for every action and
+    /// principal kind, with and without groups and tags.
+    #[test]
+    fn built_request_conforms_to_schema() {
+        let schema = crate::schema::parse().expect("schema parses");
+        let names = Names::new().expect("names parse");
+        let groups = ["operators".to_string(), "a \"quoted\" name".to_string()];
+        let tags = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let no_tags = BTreeMap::new();
+        let context = Context {
+            ticket: Ticket {
+                present: true,
+                id: "CHG-1".into(),
+                ..Ticket::default()
+            },
+            ..Context::default()
+        };
+        for action in Action::ALL {
+            for kind in [PrincipalKind::Human, PrincipalKind::Workload] {
+                for (groups, tags) in [(&groups[..], &tags), (&[][..], &no_tags)] {
+                    let q = Query {
+                        user: "alice",
+                        groups,
+                        kind,
+                        action,
+                        device: "web-1",
+                        device_groups: groups,
+                        device_tags: tags,
+                        device_os: "linux",
+                        role: "admin",
+                        context: &context,
+                    };
+                    if let Err(e) = build(&names, &q, Some(&schema)) {
+                        panic!("{action:?} {kind:?}: {e}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Grants: the signed documents devices enforce, and their life (DESIGN §2).
+
+use brevet_proto::api::{GrantState, GrantView};
+use brevet_proto::grant::{GrantDoc, SignedGrant};
+use brevet_proto::timefmt::rfc3339;
+use sqlx::{Row, any::AnyRow};
+
+use crate::{Engine, Error, Result, Store, Tx, opt_time};
+
+/// Which grants to list.
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    /// Only `issued` and `active` grants.
+    pub live: bool,
+    pub device: Option<String>,
+    pub user: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A grant as issued: its signed document and the columns the server queries by.
+pub struct NewGrant<'a> {
+    pub doc: &'a GrantDoc,
+    pub signed: &'a SignedGrant,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+}
+
+impl Tx {
+    pub async fn insert_grant(&mut self, g: &NewGrant<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, request_id, state, user_name, device, role, not_before,
+                not_after, issued_at, doc, sig)
+             VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&g.doc.grant_id)
+        .bind(&g.doc.request_id)
+        .bind(&g.doc.user)
+        .bind(&g.doc.device)
+        .bind(&g.doc.role)
+        .bind(g.not_before)
+        .bind(g.not_after)
+        .bind(g.issued_at)
+        .bind(&g.signed.doc)
+        .bind(&g.signed.sig)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads a grant and, on PostgreSQL, locks its row until the transaction ends.
+    pub async fn lock_grant(&mut self, id: &str) -> Result<Option<GrantView>> {
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT * FROM grants WHERE id = $1",
+            Engine::Postgres => "SELECT * FROM grants WHERE id = $1 FOR UPDATE",
+        };
+        sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .map(|r| decode(&r))
+            .transpose()
+    }
+
+    /// Ends a live grant. Returns false, changing nothing, if it had already ended.
+    pub async fn end_grant(
+        &mut self,
+        id: &str,
+        to: GrantState,
+        at: i64,
+        reason: &str,
+        by: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE grants SET state = $1, ended_at = $2, end_reason = $3, ended_by = $4
+             WHERE id = $5 AND state IN ('issued', 'active')",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(reason)
+        .bind(by)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Live grants whose `not_after` has passed, oldest first; other replicas skip the ones this
+    /// transaction holds.
+    pub async fn due_grants(&mut self, now: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+        let sql = match self.engine {
+            Engine::Sqlite => {
+                "SELECT id, not_after FROM grants WHERE state IN ('issued', 'active')
+                 AND not_after <= $1 ORDER BY not_after LIMIT $2"
+            }
+            Engine::Postgres => {
+                "SELECT id, not_after FROM grants WHERE state IN ('issued', 'active')
+                 AND not_after <= $1 ORDER BY not_after LIMIT $2 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("not_after")?)))
+            .collect()
+    }
+}
+
+impl Store {
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantView>> {
+        sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| decode(&r))
+            .transpose()
+    }
+
+    /// Grants, newest first.
+    pub async fn grants(&self, f: &GrantFilter) -> Result<Vec<GrantView>> {
+        sqlx::query(
+            "SELECT * FROM grants
+             WHERE ($1 = 0 OR state IN ('issued', 'active'))
+               AND ($2 IS NULL OR device = $2) AND ($3 IS NULL OR user_name = $3)
+             ORDER BY issued_at DESC, id LIMIT $4",
+        )
+        .bind(i64::from(f.live))
+        .bind(f.device.as_deref())
+        .bind(f.user.as_deref())
+        .bind(f.limit.unwrap_or(1000))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
+    /// The earliest `not_after` among live grants: when the sweeper next has work.
+    pub async fn next_grant_expiry(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(not_after) FROM grants WHERE state IN ('issued', 'active')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn live_grant_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE state IN ('issued', 'active')")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}
+
+fn decode(row: &AnyRow) -> Result<GrantView> {
+    let signed = SignedGrant {
+        doc: row.try_get("doc")?,
+        sig: row.try_get("sig")?,
+    };
+    let doc: GrantDoc = serde_json::from_str(&signed.doc)?;
+    let state: String = row.try_get("state")?;
+    Ok(GrantView {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        state: GrantState::parse(&state)
+            .ok_or_else(|| Error::Corrupt(format!("grant state `{state}`")))?,
+        user: doc.user,
+        device: doc.device,
+        role: doc.role,
+        runas: doc.runas,
+        commands: doc.commands,
+        groups: doc.groups,
+        not_before: doc.not_before,
+        not_after: doc.not_after,
+        ticket: doc.ticket,
+        approvers: doc.approvers,
+        kind: doc.kind,
+        issued_at: rfc3339(row.try_get("issued_at")?),
+        ended_at: opt_time(row.try_get("ended_at")?),
+        end_reason: row.try_get("end_reason")?,
+        ended_by: row.try_get("ended_by")?,
+        revocation_confirmed_at: opt_time(row.try_get("revocation_confirmed_at")?),
+        signed,
+    })
+}

@@ -1,0 +1,155 @@
+//! Brevet's storage: one API over SQLite (the embedded default) and PostgreSQL (for more than one
+//! `brevetd`).
+//!
+//! Both engines run the same SQL through sqlx's `Any` driver: `$n` placeholders (SQLite accepts
+//! them too), `BIGINT` and `TEXT` columns only, times as unix seconds. Where the engines differ
+//! (row locks, `SKIP LOCKED`) the statement is chosen by [`Engine`]. Every state change happens in
+//! a [`Tx`] together with its audit event ([`Tx::audit`]), so a change without its event, or an
+//! event without its change, cannot be committed.
+//!
+//! SQLite allows one writer at a time; [`Store::begin`] takes an in-process lock and starts the
+//! transaction with `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
+//! `SQLITE_BUSY`. PostgreSQL transactions lock the rows they change (`FOR UPDATE`), and the audit
+//! head row serialises appends to the hash chain.
+
+mod audit;
+mod devices;
+mod error;
+mod grants;
+mod requests;
+mod schema;
+mod sessions;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use error::Error;
+pub use grants::{GrantFilter, NewGrant};
+pub use requests::{NewRequest, RequestFilter};
+pub use sessions::SessionRecord;
+pub use users::UserRecord;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    /// Serialises SQLite writers in this process (see the module docs). Unused for PostgreSQL.
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) engine: Engine,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://PATH` or `postgres://…`), creating an SQLite file if needed, and
+    /// brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "unsupported database url `{url}`: use sqlite://PATH or postgres://…"
+            )));
+        };
+        let url = match engine {
+            Engine::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(match engine {
+                Engine::Sqlite => 8,
+                Engine::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        conn.execute(
+                            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&url).await?;
+        let store = Store {
+            pool,
+            engine,
+            write_lock: Arc::new(Mutex::new(())),
+        };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        match self.engine {
+            Engine::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx {
+                    tx,
+                    engine: self.engine,
+                    _guard: Some(guard),
+                })
+            }
+            Engine::Postgres => Ok(Tx {
+                tx: self.pool.begin().await?,
+                engine: self.engine,
+                _guard: None,
+            }),
+        }
+    }
+
+    /// Closes every connection (used before a restart in tests).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
+/// Converts an optional unix time to the wire format.
+pub(crate) fn opt_time(t: Option<i64>) -> Option<String> {
+    t.map(brevet_proto::timefmt::rfc3339)
+}

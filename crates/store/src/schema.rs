@@ -1,0 +1,142 @@
+//! The schema and its migrations. Each migration is a list of statements that both engines
+//! accept; the `meta.schema_version` row records how far a database has come. Migrations only
+//! ever append: a released migration is never edited.
+
+use sqlx::Executor;
+
+use crate::{Engine, Result, Store};
+
+const V1: &[&str] = &[
+    "CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        totp_secret TEXT NOT NULL,
+        totp_last_step BIGINT,
+        enabled BIGINT NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE user_groups (
+        user_name TEXT NOT NULL REFERENCES users(name),
+        group_name TEXT NOT NULL,
+        PRIMARY KEY (user_name, group_name))",
+    "CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        mfa_at BIGINT,
+        revoked_at BIGINT)",
+    "CREATE TABLE devices (
+        name TEXT PRIMARY KEY,
+        tags TEXT NOT NULL,
+        device_groups TEXT NOT NULL,
+        os TEXT NOT NULL,
+        enabled BIGINT NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        device TEXT NOT NULL,
+        role TEXT NOT NULL,
+        duration_seconds BIGINT NOT NULL,
+        ticket TEXT,
+        reason TEXT NOT NULL,
+        start_at BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        approvals_required BIGINT NOT NULL,
+        decision TEXT NOT NULL,
+        grant_id TEXT)",
+    "CREATE INDEX requests_by_state ON requests (state, expires_at)",
+    "CREATE INDEX requests_by_created ON requests (created_at)",
+    "CREATE TABLE approvals (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        approver TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (request_id, approver))",
+    "CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE REFERENCES requests(id),
+        state TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        device TEXT NOT NULL,
+        role TEXT NOT NULL,
+        not_before BIGINT NOT NULL,
+        not_after BIGINT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        end_reason TEXT,
+        ended_by TEXT,
+        revocation_confirmed_at BIGINT,
+        doc TEXT NOT NULL,
+        sig TEXT NOT NULL)",
+    "CREATE INDEX grants_by_state ON grants (state, not_after)",
+    "CREATE INDEX grants_by_device ON grants (device, state)",
+    "CREATE TABLE audit_events (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        data TEXT NOT NULL,
+        leaf_hash TEXT NOT NULL,
+        chain_hash TEXT NOT NULL)",
+    "CREATE TABLE audit_head (
+        id BIGINT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        chain_hash TEXT NOT NULL)",
+    "INSERT INTO audit_head (id, seq, chain_hash) VALUES
+        (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1];
+
+pub(crate) async fn migrate(store: &Store) -> Result<()> {
+    if store.engine == Engine::Sqlite {
+        // Persistent in the file: readers never block the writer.
+        store.pool().execute("PRAGMA journal_mode = WAL").await?;
+    }
+    let mut tx = store.begin().await?;
+    if tx.engine == Engine::Postgres {
+        // Two replicas starting at once must not both migrate.
+        tx.tx
+            .execute("SELECT pg_advisory_xact_lock(7162534)")
+            .await?;
+    }
+    tx.tx
+        .execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        .await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+    let current: usize = match current {
+        None => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| crate::Error::Corrupt(format!("schema_version `{v}`")))?,
+    };
+    if current > MIGRATIONS.len() {
+        return Err(crate::Error::Config(format!(
+            "the database schema is version {current}, newer than this brevetd ({}); upgrade brevetd",
+            MIGRATIONS.len()
+        )));
+    }
+    for migration in &MIGRATIONS[current..] {
+        for statement in *migration {
+            tx.tx.execute(*statement).await?;
+        }
+    }
+    if current < MIGRATIONS.len() {
+        let v = MIGRATIONS.len().to_string();
+        sqlx::query("DELETE FROM meta WHERE key = 'schema_version'")
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)")
+            .bind(v)
+            .execute(&mut *tx.tx)
+            .await?;
+    }
+    tx.commit().await
+}
