@@ -1,1 +1,24 @@
-//! placeholder
+//! `brevetd`, the Brevet control plane: HTTPS API, Cedar policy, approvals with step-up MFA,
+//! signed grants, expiry, and the hash-chained audit trail.
+//!
+//! Layout: [`init`] creates a data directory; [`serve`] runs the API ([`http`]) and the
+//! [`sweeper`]; the lifecycle rules live in `requests`, `grants` and `auth`; [`clock`] makes time
+//! a parameter. `main.rs` only parses arguments.
+
+pub mod app;
+mod auth;
+pub mod clock;
+pub mod config;
+pub mod datadir;
+mod decide;
+mod error;
+mod grants;
+mod http;
+pub mod init;
+mod metrics;
+pub mod quickstart;
+mod requests;
+pub mod serve;
+pub mod sweeper;
+
+pub use error::Error;

@@ -99,14 +99,14 @@ impl Tx {
     }
 
     pub async fn user(&mut self, name: &str) -> Result<Option<UserRecord>> {
-        fetch_user(&mut *self.tx, name).await
+        fetch_user(&mut self.tx, name).await
     }
 }
 
 impl Store {
     pub async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
         let mut conn = self.pool().acquire().await?;
-        fetch_user(&mut *conn, name).await
+        fetch_user(&mut conn, name).await
     }
 
     pub async fn users(&self) -> Result<Vec<UserRecord>> {

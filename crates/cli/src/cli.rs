@@ -1,0 +1,219 @@
+//! The command line of `brevet` (DESIGN §9), as clap derive types.
+//!
+//! Only the shape is decided here; values are validated with `brevet_proto::validate` by the
+//! commands, so the error names the input and nothing invalid leaves the machine.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// brevet: ask for, approve and end just-in-time admin rights on endpoints.
+#[derive(Debug, Parser)]
+#[command(name = "brevet", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Connection and output options, accepted before or after the subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Global {
+    /// Server URL, e.g. https://brevet.example.com:8443 (default: the saved session's)
+    #[arg(long, global = true, env = "BREVET_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// CA certificate (PEM) the server's certificate chains to (default: the saved session's)
+    #[arg(long, global = true, env = "BREVET_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Session token (default: the saved session's)
+    #[arg(long, global = true, env = "BREVET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API objects as JSON (arrays for listings)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in and keep the session for later commands
+    Login(LoginArgs),
+    /// End the session and forget it
+    Logout,
+    /// Show who the session belongs to
+    Whoami,
+    /// Manage user accounts (admin)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Add users to groups or remove them (admin)
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Register and list devices (admin)
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Ask for a role on a device
+    Request(RequestArgs),
+    /// List requests
+    Requests {
+        /// Only requests waiting for a decision
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Approve a pending request
+    Approve {
+        /// Request id
+        id: String,
+        /// A current TOTP code (step-up; needed when the last one is older than 5 minutes)
+        #[arg(long)]
+        totp: Option<String>,
+    },
+    /// Deny a pending request
+    Deny {
+        /// Request id
+        id: String,
+        #[arg(long, allow_hyphen_values = true)]
+        reason: String,
+        /// A current TOTP code (step-up)
+        #[arg(long)]
+        totp: Option<String>,
+    },
+    /// Withdraw your own pending request
+    Cancel {
+        /// Request id
+        id: String,
+    },
+    /// List grants
+    Grants {
+        /// Only grants in force (issued or active)
+        #[arg(long)]
+        active: bool,
+        /// Only grants on this device
+        #[arg(long, value_name = "D")]
+        device: Option<String>,
+    },
+    /// Show one grant
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// End a grant early
+    Revoke {
+        /// Grant id
+        id: String,
+        #[arg(long, allow_hyphen_values = true)]
+        reason: String,
+    },
+    /// Say the task is done: end your grant now
+    Done {
+        /// Grant id
+        id: String,
+    },
+    /// Export the audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Work with policy files
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The six-digit code from your authenticator app
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    #[arg(long, value_name = "D")]
+    pub device: String,
+    #[arg(long, value_name = "R")]
+    pub role: String,
+    /// How long, with a unit: 30m, 2h, 1h30m
+    #[arg(long, allow_hyphen_values = true)]
+    pub duration: String,
+    /// Ticket or change record, e.g. CHG-1234
+    #[arg(long, value_name = "T")]
+    pub ticket: Option<String>,
+    /// What the elevation is for
+    #[arg(long, allow_hyphen_values = true)]
+    pub reason: String,
+    /// Start of the grant window (RFC 3339), inside the approved change window
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints the initial password and TOTP URI once
+    Add {
+        name: String,
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+    },
+    /// List users
+    List,
+    /// Stop a user from signing in
+    Disable { name: String },
+    /// Let a disabled user sign in again
+    Enable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Add USER to GROUP
+    Add { user: String, group: String },
+    /// Remove USER from GROUP
+    Remove { user: String, group: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device
+    Add {
+        name: String,
+        /// A tag key=value (repeatable)
+        #[arg(long = "tag", value_name = "K=V")]
+        tags: Vec<String>,
+        /// A device group (repeatable)
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        /// Operating system, e.g. linux
+        #[arg(long)]
+        os: Option<String>,
+    },
+    /// List devices
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Show one grant in full
+    Show { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print every audit event, oldest first
+    Export {
+        #[arg(long, value_enum, default_value_t = AuditFormat::Jsonl)]
+        format: AuditFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// One JSON object per line
+    Jsonl,
+    /// OCSF events (not yet supported)
+    Ocsf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a Cedar policy file against the Brevet schema (no server needed)
+    Check { file: PathBuf },
+}

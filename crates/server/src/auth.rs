@@ -1,0 +1,223 @@
+//! People proving who they are: password + TOTP login, bearer sessions, and step-up.
+//!
+//! A session token is random, shown to the client once, and stored only as its SHA-256. A TOTP
+//! code is accepted once per user (the last used step is stored and compared in the same
+//! statement that records the new one). Approving, denying and break-glass need a second factor
+//! no older than `step_up_max_age`: from the login, or from a `totp` code sent with the action.
+
+use brevet_identity::{password, token, totp};
+use brevet_proto::api::{LoginRequest, LoginResponse};
+use brevet_proto::timefmt::rfc3339;
+use brevet_proto::validate;
+use brevet_store::{SessionRecord, UserRecord};
+use serde_json::json;
+
+use crate::Error;
+use crate::app::App;
+use crate::init::ADMINS_GROUP;
+
+/// The authenticated person behind an API call.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserRecord,
+    pub token_hash: String,
+    pub session: SessionRecord,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.user.groups.iter().any(|g| g == ADMINS_GROUP)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.user.name
+    }
+
+    pub fn require_admin(&self) -> Result<(), Error> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "`{}` is not in the `{ADMINS_GROUP}` group",
+                self.user.name
+            )))
+        }
+    }
+}
+
+const BAD_LOGIN: &str =
+    "login failed: wrong user name, password or TOTP code (a code is accepted once)";
+
+/// A hash to verify against when the user does not exist, so timing does not reveal which
+/// accounts exist.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    password::hash_password("brevet-dummy-password").unwrap_or_default()
+});
+
+pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error> {
+    let name = validate::user_name(&req.user)?.to_owned();
+    validate::totp_code(&req.totp)?;
+    let now = app.clock.now();
+    let user = app.store.user(&name).await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let pw = req.password;
+    let password_ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let user = match user {
+        Some(u) if password_ok && u.enabled => u,
+        _ => {
+            fail_login(app, &name, "password", now).await?;
+            return Err(Error::Unauthenticated(BAD_LOGIN.into()));
+        }
+    };
+    let mut tx = app.store.begin().await?;
+    if !use_totp(&mut tx, &user, &req.totp, now).await? {
+        drop(tx);
+        fail_login(app, &name, "totp", now).await?;
+        return Err(Error::Unauthenticated(BAD_LOGIN.into()));
+    }
+    let token = token::new_token("bvs_");
+    let session = SessionRecord {
+        user: name.clone(),
+        created_at: now,
+        expires_at: now + app.durations.session_ttl,
+        mfa_at: Some(now),
+        revoked: false,
+    };
+    tx.insert_session(&token::hash_token(&token), &session)
+        .await?;
+    tx.audit(
+        "login.succeeded",
+        &name,
+        &name,
+        json!({ "mfa": "totp" }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(LoginResponse {
+        token,
+        user: name,
+        expires_at: rfc3339(session.expires_at),
+    })
+}
+
+async fn fail_login(app: &App, name: &str, factor: &str, now: i64) -> Result<(), Error> {
+    let mut tx = app.store.begin().await?;
+    tx.audit("login.failed", name, name, json!({ "factor": factor }), now)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Verifies `code` for `user` and records its step, inside `tx`. False if wrong or reused.
+async fn use_totp(
+    tx: &mut brevet_store::Tx,
+    user: &UserRecord,
+    code: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let secret = totp::secret_from_base32(&user.totp_secret)?;
+    let now = u64::try_from(now).map_err(|_| Error::Internal("clock before 1970".into()))?;
+    let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
+    let Some(step) = totp::verify(&secret, code, now, last) else {
+        return Ok(false);
+    };
+    let step = i64::try_from(step).map_err(|_| Error::Internal("totp step".into()))?;
+    Ok(tx.use_totp_step(&user.name, step).await?)
+}
+
+/// Resolves a bearer token to a caller: the session must exist, be unexpired and unrevoked, and
+/// its user enabled.
+pub async fn authenticate(app: &App, bearer: &str) -> Result<Caller, Error> {
+    let unauthenticated =
+        || Error::Unauthenticated("not logged in or session expired: run `brevet login`".into());
+    if bearer.len() > 200 {
+        return Err(unauthenticated());
+    }
+    let token_hash = token::hash_token(bearer);
+    let session = app
+        .store
+        .session(&token_hash)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if session.revoked || session.expires_at <= app.clock.now() {
+        return Err(unauthenticated());
+    }
+    let user = app
+        .store
+        .user(&session.user)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if !user.enabled {
+        return Err(Error::Unauthenticated(format!(
+            "user `{}` is disabled",
+            user.name
+        )));
+    }
+    Ok(Caller {
+        user,
+        token_hash,
+        session,
+    })
+}
+
+/// Proves a fresh second factor for a sensitive action and returns its age in seconds: a `code`
+/// is verified (and consumed) now; without one, the session's last second factor must be no
+/// older than `step_up_max_age`.
+pub async fn step_up(
+    app: &App,
+    caller: &mut Caller,
+    code: Option<&str>,
+    action: &str,
+) -> Result<i64, Error> {
+    let now = app.clock.now();
+    let max = app.durations.step_up_max_age;
+    if let Some(code) = code {
+        validate::totp_code(code)?;
+        let mut tx = app.store.begin().await?;
+        // Re-read the user inside the transaction: the last used step may have moved.
+        let user = tx
+            .user(&caller.user.name)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+        if !use_totp(&mut tx, &user, code, now).await? {
+            return Err(Error::MfaRequired(format!(
+                "{action} refused: the TOTP code is wrong, too old or already used"
+            )));
+        }
+        tx.set_session_mfa(&caller.token_hash, now).await?;
+        tx.audit(
+            "mfa.step_up",
+            caller.name(),
+            caller.name(),
+            json!({ "for": action }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        caller.session.mfa_at = Some(now);
+        return Ok(0);
+    }
+    match caller.session.mfa_at {
+        Some(at) if now - at <= max => Ok(now - at),
+        _ => Err(Error::MfaRequired(format!(
+            "{action} needs a second factor from the last {}: pass --totp CODE",
+            validate::format_duration(max as u64)
+        ))),
+    }
+}
+
+pub async fn logout(app: &App, caller: &Caller) -> Result<(), Error> {
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    tx.revoke_session(&caller.token_hash, now).await?;
+    tx.audit("logout", caller.name(), caller.name(), json!({}), now)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

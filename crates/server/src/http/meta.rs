@@ -1,0 +1,40 @@
+//! `/v1/info`, `/v1/openapi.json`, `/metrics`, and the JSON 404.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use brevet_proto::api::ServerInfo;
+use brevet_proto::timefmt::rfc3339;
+
+use crate::Error;
+use crate::app::App;
+
+pub async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        now: rfc3339(app.clock.now()),
+        grant_public_key: app.grant_public_key.clone(),
+    })
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, Error> {
+    let active = app.store.live_grant_count().await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(active),
+    ))
+}
+
+pub async fn not_found() -> Error {
+    Error::NotFound("no such API endpoint; see /v1/openapi.json".into())
+}

@@ -1,0 +1,48 @@
+//! The `/v1` JSON API over HTTPS. Handlers are thin: they extract, call the lifecycle modules,
+//! and return JSON. Errors become `{code, message}` bodies in one place ([`crate::Error`]).
+
+mod admin;
+mod audit;
+mod extract;
+mod grants;
+mod meta;
+mod requests;
+mod sessions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/info", get(meta::info))
+        .route("/v1/openapi.json", get(meta::openapi))
+        .route("/metrics", get(meta::metrics))
+        .route("/v1/login", post(sessions::login))
+        .route("/v1/logout", post(sessions::logout))
+        .route("/v1/whoami", get(sessions::whoami))
+        .route("/v1/requests", post(requests::create).get(requests::list))
+        .route("/v1/requests/{id}", get(requests::show))
+        .route("/v1/requests/{id}/approve", post(requests::approve))
+        .route("/v1/requests/{id}/deny", post(requests::deny))
+        .route("/v1/requests/{id}/cancel", post(requests::cancel))
+        .route("/v1/grants", get(grants::list))
+        .route("/v1/grants/{id}", get(grants::show))
+        .route("/v1/grants/{id}/revoke", post(grants::revoke))
+        .route("/v1/grants/{id}/done", post(grants::done))
+        .route("/v1/users", post(admin::add_user).get(admin::users))
+        .route("/v1/users/{name}/enable", post(admin::enable_user))
+        .route("/v1/users/{name}/disable", post(admin::disable_user))
+        .route("/v1/users/{name}/groups", post(admin::add_group))
+        .route(
+            "/v1/users/{name}/groups/{group}",
+            delete(admin::remove_group),
+        )
+        .route("/v1/devices", post(admin::add_device).get(admin::devices))
+        .route("/v1/audit", get(audit::list))
+        .fallback(meta::not_found)
+        .with_state(app)
+}

@@ -1,0 +1,158 @@
+//! `brevetd init`: a new data directory that works at once (DESIGN §4, §9).
+
+use std::net::IpAddr;
+
+use brevet_identity::{ca::Ca, password, totp};
+use brevet_store::{Store, UserRecord};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Error;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::datadir::{DataDir, new_grant_key};
+
+/// What `init` prints (once: the password and TOTP secret are not stored in clear anywhere).
+#[derive(Debug, Clone, Serialize)]
+pub struct InitOutput {
+    pub data_dir: String,
+    pub admin_user: String,
+    pub admin_password: String,
+    pub totp_uri: String,
+    pub ca_file: String,
+    pub server_url: String,
+    pub grant_public_key: String,
+}
+
+/// The bootstrap administrator's name.
+pub const ADMIN: &str = "admin";
+/// Members of this group manage users and devices and may revoke any grant.
+pub const ADMINS_GROUP: &str = "admins";
+
+pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
+    if dir.is_initialised() {
+        return Err(Error::AlreadyExists(format!(
+            "`{}` is already initialised; use a new --data-dir or remove it first",
+            dir.root.display()
+        )));
+    }
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "invalid listen address `{listen}`: expected IP:PORT"
+        ))
+    })?;
+    dir.create()?;
+
+    let config_text = Config::default_text(listen);
+    Config::parse(&config_text).map_err(Error::Config)?;
+    dir.write_new(&dir.config(), &config_text, false)?;
+    dir.write_new(&dir.policy(), brevet_policy::DEFAULT_POLICY, false)?;
+
+    let ca = Ca::generate("Brevet CA")?;
+    dir.write_new(&dir.ca_cert(), ca.cert_pem(), false)?;
+    dir.write_new(&dir.ca_key(), ca.key_pem(), true)?;
+    let mut names = vec!["localhost".to_owned()];
+    if let Some(h) = hostname().filter(|h| h != "localhost") {
+        names.push(h);
+    }
+    let mut ips: Vec<IpAddr> = vec![
+        "127.0.0.1".parse().expect("literal"),
+        "::1".parse().expect("literal"),
+    ];
+    if !addr.ip().is_unspecified() && !ips.contains(&addr.ip()) {
+        ips.push(addr.ip());
+    }
+    let server = ca.issue_server(&names, &ips, 825)?;
+    dir.write_new(&dir.server_cert(), &server.cert_pem, false)?;
+    dir.write_new(&dir.server_key(), &server.key_pem, true)?;
+
+    let (grant_key_b64, grant_key) = new_grant_key()?;
+    dir.write_new(&dir.grant_key(), &grant_key_b64, true)?;
+    let grant_public_key = brevet_proto::grant::public_key_b64(&grant_key);
+    dir.write_new(&dir.grant_pub(), &format!("{grant_public_key}\n"), false)?;
+
+    let config = Config::load(&dir.config())?;
+    let store = Store::open(&dir.database_url(&config.server.db)).await?;
+    let created = create_user(
+        &store,
+        &SystemClock,
+        ADMIN,
+        &[ADMINS_GROUP.to_owned()],
+        "init",
+    )
+    .await?;
+    store.close().await;
+
+    Ok(InitOutput {
+        data_dir: dir.root.display().to_string(),
+        admin_user: ADMIN.into(),
+        admin_password: created.password,
+        totp_uri: created.totp_uri,
+        ca_file: dir.ca_cert().display().to_string(),
+        server_url: format!("https://localhost:{}", addr.port()),
+        grant_public_key,
+    })
+}
+
+/// Creates a person with a random password and TOTP secret, and records it in the audit trail.
+pub async fn create_user(
+    store: &Store,
+    clock: &dyn Clock,
+    name: &str,
+    groups: &[String],
+    actor: &str,
+) -> Result<brevet_proto::api::UserCreated, Error> {
+    brevet_proto::validate::user_name(name)?;
+    for g in groups {
+        brevet_proto::validate::group_name(g)?;
+    }
+    let pw = password::generate_password();
+    let hash = {
+        let pw = pw.clone();
+        tokio::task::spawn_blocking(move || password::hash_password(&pw))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+    };
+    let secret = totp::generate_secret();
+    let now = clock.now();
+    let mut groups = groups.to_vec();
+    groups.sort();
+    groups.dedup();
+    let record = UserRecord {
+        name: name.to_owned(),
+        password_hash: hash,
+        totp_secret: totp::secret_base32(&secret),
+        totp_last_step: None,
+        enabled: true,
+        groups: groups.clone(),
+        created_at: now,
+    };
+    let mut tx = store.begin().await?;
+    if tx.user(name).await?.is_some() {
+        return Err(Error::AlreadyExists(format!(
+            "user `{name}` already exists"
+        )));
+    }
+    tx.insert_user(&record).await?;
+    tx.audit(
+        "user.created",
+        actor,
+        name,
+        json!({ "groups": groups }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(brevet_proto::api::UserCreated {
+        name: name.to_owned(),
+        password: pw,
+        totp_uri: totp::otpauth_uri(&secret, name, "Brevet"),
+        groups,
+    })
+}
+
+fn hostname() -> Option<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let h = h.trim();
+    brevet_proto::validate::device_name(h).ok()
+}

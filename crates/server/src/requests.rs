@@ -1,0 +1,432 @@
+//! The request lifecycle (DESIGN §2): create → pending → approved | denied | cancelled | expired.
+//!
+//! Every transition is one database transaction that also writes its audit event; the final
+//! approval creates the signed grant in that same transaction. Row locks (PostgreSQL) or the
+//! single writer (SQLite) make concurrent approvals of one request yield exactly one grant.
+
+use brevet_policy::Action;
+use brevet_proto::api::{ApproveBody, CreateRequest, DenyBody, RequestState, RequestView};
+use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
+use brevet_proto::validate;
+use brevet_store::NewRequest;
+use serde_json::json;
+
+use crate::Error;
+use crate::app::App;
+use crate::auth::{Caller, step_up};
+use crate::config::{RoleConfig, TicketRule};
+use crate::decide::{Facts, decide, view};
+use crate::grants::issue_grant;
+
+/// How far in the future a requested start may lie.
+const MAX_START_AHEAD: i64 = 30 * 86_400;
+
+pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<RequestView, Error> {
+    let device_name = validate::device_name(&body.device)?;
+    let role_name = validate::role_name(&body.role)?.to_owned();
+    let duration = validate::duration(&body.duration)?;
+    let ticket = body
+        .ticket
+        .as_deref()
+        .map(validate::ticket)
+        .transpose()?
+        .map(str::to_owned);
+    let reason = validate::reason(&body.reason)?.to_owned();
+    let now = app.clock.now();
+    let start = body
+        .start
+        .as_deref()
+        .map(|s| parse_rfc3339("start", s))
+        .transpose()?;
+    if let Some(s) = start {
+        if s < now - 60 {
+            return Err(Error::Invalid(format!(
+                "invalid start `{}`: it is in the past",
+                rfc3339(s)
+            )));
+        }
+        if s > now + MAX_START_AHEAD {
+            return Err(Error::Invalid(format!(
+                "invalid start `{}`: at most 30 days ahead",
+                rfc3339(s)
+            )));
+        }
+    }
+    let role = role(app, &role_name)?;
+    let max = validate::duration(&role.max_duration)?;
+    if duration > max {
+        return Err(Error::Invalid(format!(
+            "invalid duration `{}`: role `{role_name}` allows at most {}",
+            body.duration, role.max_duration
+        )));
+    }
+    if role.ticket == TicketRule::Required && ticket.is_none() {
+        return Err(Error::Invalid(format!(
+            "role `{role_name}` requires a ticket: pass --ticket ID"
+        )));
+    }
+    let device = app.store.device(&device_name).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "unknown device `{device_name}`: add it with `brevet device add`"
+        ))
+    })?;
+    if !device.enabled {
+        return Err(Error::Forbidden(format!(
+            "device `{device_name}` is disabled"
+        )));
+    }
+
+    let facts = Facts {
+        device: &device,
+        role: &role_name,
+        duration_seconds: duration,
+        ticket: ticket.as_deref(),
+        mfa_age_seconds: caller.session.mfa_at.map(|t| now - t),
+    };
+    let may_request = decide(app, &caller.user, Action::Request, &facts);
+    let (state, outcome, decision) = if !may_request.allowed {
+        (RequestState::Denied, "denied", view("denied", &may_request))
+    } else {
+        let auto = decide(app, &caller.user, Action::AutoApprove, &facts);
+        if auto.allowed {
+            (
+                RequestState::Approved,
+                "auto_approved",
+                view("auto_approved", &auto),
+            )
+        } else {
+            (
+                RequestState::Pending,
+                "pending",
+                view("pending", &may_request),
+            )
+        }
+    };
+    let new = NewRequest {
+        id: uuid::Uuid::new_v4().to_string(),
+        state: if state == RequestState::Approved {
+            RequestState::Pending
+        } else {
+            state
+        },
+        user: caller.user.name.clone(),
+        device: device_name,
+        role: role_name,
+        duration_seconds: duration,
+        ticket,
+        reason,
+        start_at: start,
+        created_at: now,
+        expires_at: now + app.durations.request_ttl,
+        decided_at: (state == RequestState::Denied).then_some(now),
+        approvals_required: role.approvals,
+        decision,
+    };
+    let mut tx = app.store.begin().await?;
+    tx.insert_request(&new).await?;
+    let data = json!({
+        "device": new.device, "role": new.role, "duration_seconds": new.duration_seconds,
+        "ticket": new.ticket, "reason": new.reason, "start": new.start_at.map(rfc3339),
+        "decision": new.decision,
+    });
+    tx.audit("request.created", caller.name(), &new.id, data, now)
+        .await?;
+    match state {
+        RequestState::Denied => {
+            tx.audit(
+                "request.denied",
+                "policy",
+                &new.id,
+                json!({ "decision": new.decision }),
+                now,
+            )
+            .await?;
+        }
+        RequestState::Approved => {
+            let req = tx
+                .lock_request(&new.id)
+                .await?
+                .ok_or_else(|| Error::Internal("request vanished".into()))?;
+            let grant = issue_grant(app, &mut tx, &req, role, Vec::new(), now).await?;
+            tx.set_request_state(
+                &new.id,
+                RequestState::Pending,
+                RequestState::Approved,
+                now,
+                Some(&grant),
+            )
+            .await?;
+            tx.audit(
+                "request.approved",
+                "policy",
+                &new.id,
+                json!({ "auto": true, "grant_id": grant, "decision": new.decision }),
+                now,
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    app.metrics.outcome(outcome);
+    if state != RequestState::Pending {
+        app.metrics.time_to_decision.observe(0.0);
+    }
+    if state == RequestState::Approved {
+        app.grants_changed();
+    }
+    fetch(app, &new.id).await
+}
+
+pub async fn approve(
+    app: &App,
+    caller: &mut Caller,
+    id: &str,
+    body: ApproveBody,
+) -> Result<RequestView, Error> {
+    validate::id("request id", id)?;
+    let mfa_age = step_up(app, caller, body.totp.as_deref(), "approving").await?;
+    let req = fetch(app, id).await?;
+    check_approver(app, caller, &req, mfa_age, "approve").await?;
+    let role = role(app, &req.role)?;
+    let now = app.clock.now();
+
+    let mut tx = app.store.begin().await?;
+    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
+        tx.commit().await?;
+        return Err(expired);
+    }
+    ensure_pending(&req)?;
+    if !tx.add_approval(id, caller.name(), now).await? {
+        return Err(Error::Conflict(format!(
+            "you have already approved request `{id}`"
+        )));
+    }
+    tx.audit(
+        "request.approval",
+        caller.name(),
+        id,
+        json!({ "mfa_age_seconds": mfa_age }),
+        now,
+    )
+    .await?;
+    let mut approvers: Vec<String> = req.approvals.iter().map(|a| a.approver.clone()).collect();
+    approvers.push(caller.name().to_owned());
+    let done = approvers.len() >= req.approvals_required as usize;
+    if done {
+        let grant = issue_grant(app, &mut tx, &req, role, approvers.clone(), now).await?;
+        if !tx
+            .set_request_state(
+                id,
+                RequestState::Pending,
+                RequestState::Approved,
+                now,
+                Some(&grant),
+            )
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "request `{id}` was decided concurrently"
+            )));
+        }
+        tx.audit(
+            "request.approved",
+            caller.name(),
+            id,
+            json!({ "approvers": approvers, "grant_id": grant }),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if done {
+        app.metrics.outcome("approved");
+        observe_decision(app, &req, now);
+        app.grants_changed();
+    }
+    fetch(app, id).await
+}
+
+pub async fn deny(
+    app: &App,
+    caller: &mut Caller,
+    id: &str,
+    body: DenyBody,
+) -> Result<RequestView, Error> {
+    validate::id("request id", id)?;
+    let reason = validate::reason(&body.reason)?.to_owned();
+    let mfa_age = step_up(app, caller, body.totp.as_deref(), "denying").await?;
+    let req = fetch(app, id).await?;
+    check_approver(app, caller, &req, mfa_age, "deny").await?;
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
+        tx.commit().await?;
+        return Err(expired);
+    }
+    ensure_pending(&req)?;
+    tx.set_request_state(id, RequestState::Pending, RequestState::Denied, now, None)
+        .await?;
+    tx.audit(
+        "request.denied",
+        caller.name(),
+        id,
+        json!({ "reason": reason }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    app.metrics.outcome("denied");
+    observe_decision(app, &req, now);
+    fetch(app, id).await
+}
+
+pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<RequestView, Error> {
+    validate::id("request id", id)?;
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    if req.user != caller.name() && !caller.is_admin() {
+        return Err(Error::Forbidden(format!(
+            "only `{}` or an admin may cancel request `{id}`",
+            req.user
+        )));
+    }
+    ensure_pending(&req)?;
+    tx.set_request_state(
+        id,
+        RequestState::Pending,
+        RequestState::Cancelled,
+        now,
+        None,
+    )
+    .await?;
+    tx.audit("request.cancelled", caller.name(), id, json!({}), now)
+        .await?;
+    tx.commit().await?;
+    app.metrics.outcome("cancelled");
+    fetch(app, id).await
+}
+
+/// Expires pending requests past their `request_ttl`. Returns how many.
+pub async fn expire_due(app: &App) -> Result<usize, Error> {
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    let due = tx.due_requests(now, 100).await?;
+    for id in &due {
+        tx.set_request_state(id, RequestState::Pending, RequestState::Expired, now, None)
+            .await?;
+        tx.audit("request.expired", "brevetd", id, json!({}), now)
+            .await?;
+    }
+    tx.commit().await?;
+    for _ in &due {
+        app.metrics.outcome("expired");
+    }
+    Ok(due.len())
+}
+
+pub async fn fetch(app: &App, id: &str) -> Result<RequestView, Error> {
+    validate::id("request id", id)?;
+    app.store.request(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no request `{id}`"))
+}
+
+fn role<'a>(app: &'a App, name: &str) -> Result<&'a RoleConfig, Error> {
+    app.config.roles.get(name).ok_or_else(|| {
+        let known: Vec<&str> = app.config.roles.keys().map(String::as_str).collect();
+        Error::Invalid(format!(
+            "unknown role `{name}`; known roles: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+fn ensure_pending(req: &RequestView) -> Result<(), Error> {
+    if req.state == RequestState::Pending {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!(
+            "request `{}` is already {}",
+            req.id, req.state
+        )))
+    }
+}
+
+/// Marks an undecided request expired if its time is up; returns the error to give the caller.
+async fn expire_if_due(
+    app: &App,
+    tx: &mut brevet_store::Tx,
+    req: &RequestView,
+    now: i64,
+) -> Result<Option<Error>, Error> {
+    let expires_at = parse_rfc3339("expires_at", &req.expires_at)?;
+    if req.state != RequestState::Pending || now < expires_at {
+        return Ok(None);
+    }
+    tx.set_request_state(
+        &req.id,
+        RequestState::Pending,
+        RequestState::Expired,
+        now,
+        None,
+    )
+    .await?;
+    tx.audit("request.expired", "brevetd", &req.id, json!({}), now)
+        .await?;
+    app.metrics.outcome("expired");
+    Ok(Some(Error::Conflict(format!(
+        "request `{}` has expired",
+        req.id
+    ))))
+}
+
+/// Separation of duties and the `approve` policy.
+async fn check_approver(
+    app: &App,
+    caller: &Caller,
+    req: &RequestView,
+    mfa_age: i64,
+    verb: &str,
+) -> Result<(), Error> {
+    if req.user == caller.name() {
+        return Err(Error::SeparationOfDuties(format!(
+            "you cannot {verb} your own request `{}`",
+            req.id
+        )));
+    }
+    let device = app
+        .store
+        .device(&req.device)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("device `{}` no longer exists", req.device)))?;
+    let facts = Facts {
+        device: &device,
+        role: &req.role,
+        duration_seconds: req.duration_seconds,
+        ticket: req.ticket.as_deref(),
+        mfa_age_seconds: Some(mfa_age),
+    };
+    let d = decide(app, &caller.user, Action::Approve, &facts);
+    if !d.allowed {
+        return Err(Error::PolicyDenied(format!(
+            "`{}` may not {verb} `{}` on `{}`: {}",
+            caller.name(),
+            req.role,
+            req.device,
+            d.explain()
+        )));
+    }
+    Ok(())
+}
+
+fn observe_decision(app: &App, req: &RequestView, now: i64) {
+    if let Ok(created) = parse_rfc3339("created_at", &req.created_at) {
+        app.metrics.time_to_decision.observe((now - created) as f64);
+    }
+}

@@ -1,0 +1,314 @@
+//! The integration-test harness: a real `brevetd` on a free port over real HTTPS, on SQLite or on
+//! a throwaway PostgreSQL cluster, driven through the `brevet` client library.
+//!
+//! The server runs in-process (so a test can stop and restart it and move its clock), in its own
+//! Tokio runtime; the test thread uses the blocking client, exactly as the CLI does.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use brevet_cli::client::Client;
+use brevet_identity::totp;
+use brevet_proto::api::{AddDevice, CreateRequest, RequestView};
+use brevet_server::clock::{Clock, OffsetClock};
+use brevet_server::datadir::DataDir;
+use brevet_server::serve::{self, Running};
+use brevet_testkit::Postgres;
+
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<OffsetClock>,
+    pub server: Option<Running>,
+    pub ca_pem: String,
+    pub url: String,
+    db_url: Option<String>,
+    pg: Option<Postgres>,
+    secrets: HashMap<String, Vec<u8>>,
+    passwords: HashMap<String, String>,
+    /// Last TOTP step used per user, so each login or step-up uses a fresh code.
+    last_step: HashMap<String, u64>,
+}
+
+/// Extra roles the tests use beside those `init` writes.
+const TEST_ROLES: &str = r#"
+[roles.db-admin]
+commands = ["/usr/bin/systemctl restart postgresql"]
+max_duration = "4h"
+approvals = 2
+ticket = "required"
+
+[roles.short]
+commands = ["/usr/bin/id"]
+max_duration = "1h"
+approvals = 1
+ticket = "optional"
+"#;
+
+impl Harness {
+    /// Starts a server on `db`, or returns None (after printing why) when that engine is not
+    /// available here.
+    pub fn start(db: Db, test: &str) -> Option<Harness> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (pg, db_url) = match db {
+            Db::Sqlite => (None, None),
+            Db::Postgres => match Postgres::start() {
+                Ok(Some(pg)) => {
+                    let url = pg.url();
+                    (Some(pg), Some(url))
+                }
+                Ok(None) => {
+                    brevet_testkit::skip(
+                        test,
+                        "no PostgreSQL server binaries (initdb, pg_ctl) on this machine",
+                    );
+                    return None;
+                }
+                Err(e) => panic!("PostgreSQL failed to start: {e}"),
+            },
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path().join("data"));
+        let out = rt
+            .block_on(brevet_server::init::init(&data, "127.0.0.1:0"))
+            .expect("init");
+        let config = std::fs::read_to_string(data.config()).unwrap();
+        std::fs::write(data.config(), format!("{config}{TEST_ROLES}")).unwrap();
+        let ca_pem = std::fs::read_to_string(&out.ca_file).unwrap();
+        let mut h = Harness {
+            rt,
+            dir,
+            clock: Arc::new(OffsetClock::default()),
+            server: None,
+            url: String::new(),
+            ca_pem,
+            db_url,
+            pg,
+            secrets: HashMap::new(),
+            passwords: HashMap::new(),
+            last_step: HashMap::new(),
+        };
+        h.remember("admin", &out.admin_password, &out.totp_uri);
+        if h.db_url.is_some() {
+            // init wrote the admin into SQLite; recreate it in PostgreSQL.
+            h.boot();
+            let created =
+                h.rt.block_on(brevet_server::init::create_user(
+                    &h.server.as_ref().unwrap().app.store,
+                    &*h.clock,
+                    "admin",
+                    &["admins".to_owned()],
+                    "test",
+                ))
+                .expect("admin in postgres");
+            h.remember("admin", &created.password, &created.totp_uri);
+        } else {
+            h.boot();
+        }
+        Some(h)
+    }
+
+    fn data(&self) -> DataDir {
+        DataDir::new(self.dir.path().join("data"))
+    }
+
+    fn boot(&mut self) {
+        let opts = serve::Options {
+            listen: Some("127.0.0.1:0".into()),
+            db: self.db_url.clone(),
+            clock: self.clock.clone(),
+        };
+        let running = self
+            .rt
+            .block_on(serve::start(&self.data(), opts))
+            .expect("serve");
+        self.url = running.url();
+        self.server = Some(running);
+    }
+
+    /// Stops the server (as a crash would: nothing is flushed specially) and starts it again on
+    /// the same data dir and database.
+    pub fn restart(&mut self) {
+        let running = self.server.take().expect("running");
+        self.rt.block_on(running.stop());
+        self.boot();
+    }
+
+    /// Starts the server again after [`Harness::stop`].
+    pub fn restart_after_stop(&mut self) {
+        assert!(self.server.is_none(), "still running");
+        self.boot();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(running) = self.server.take() {
+            self.rt.block_on(running.stop());
+        }
+    }
+
+    fn remember(&mut self, user: &str, password: &str, uri: &str) {
+        let secret = uri
+            .split("secret=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .expect("secret in uri");
+        self.secrets.insert(
+            user.into(),
+            totp::secret_from_base32(secret).expect("base32"),
+        );
+        self.passwords.insert(user.into(), password.into());
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+    }
+
+    /// A TOTP code for `user` that has not been used yet: when this 30 s step was used already,
+    /// the clock moves to the next step.
+    pub fn fresh_code(&mut self, user: &str) -> String {
+        let mut now = self.now() as u64;
+        if let Some(&last) = self.last_step.get(user) {
+            if now / 30 <= last {
+                let next = (last + 1) * 30;
+                self.advance((next - now) as i64);
+                now = next;
+            }
+        }
+        self.last_step.insert(user.into(), now / 30);
+        totp::code_at(&self.secrets[user], now)
+    }
+
+    /// A code for `user` from `secs_ago` seconds ago.
+    pub fn old_code(&self, user: &str, secs_ago: i64) -> String {
+        totp::code_at(&self.secrets[user], (self.now() - secs_ago) as u64)
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url, &self.ca_pem, None).expect("client")
+    }
+
+    pub fn login(&mut self, user: &str) -> Client {
+        let code = self.fresh_code(user);
+        let c = self.anonymous();
+        let session = c
+            .login(user, &self.passwords[user].clone(), &code)
+            .unwrap_or_else(|e| panic!("login {user}: {e}"));
+        c.with_token(session.token)
+    }
+
+    /// Creates people (as admin) and remembers their secrets.
+    pub fn add_user(&mut self, admin: &Client, name: &str, groups: &[&str]) {
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let created = admin.add_user(name, &groups).expect("add user");
+        self.remember(name, &created.password, &created.totp_uri);
+    }
+
+    /// The usual cast: admin, alice (operator), bob and carol (approvers), device web-01.
+    pub fn cast(&mut self) -> Cast {
+        let admin = self.login("admin");
+        self.add_user(&admin, "alice", &["operators"]);
+        self.add_user(&admin, "bob", &["approvers"]);
+        self.add_user(&admin, "carol", &["approvers"]);
+        admin
+            .add_device(&AddDevice {
+                name: "web-01".into(),
+                tags: [("env".to_owned(), "prod".to_owned())].into(),
+                groups: vec!["web".into()],
+                os: None,
+            })
+            .expect("device");
+        let alice = self.login("alice");
+        let bob = self.login("bob");
+        let carol = self.login("carol");
+        Cast {
+            admin,
+            alice,
+            bob,
+            carol,
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Cast {
+    pub admin: Client,
+    pub alice: Client,
+    pub bob: Client,
+    pub carol: Client,
+}
+
+pub fn ask(role: &str, duration: &str) -> CreateRequest {
+    CreateRequest {
+        device: "web-01".into(),
+        role: role.into(),
+        duration: duration.into(),
+        ticket: Some("CHG-1234".into()),
+        reason: "patch openssl on web-01".into(),
+        start: None,
+    }
+}
+
+pub fn api_code(r: Result<impl std::fmt::Debug, brevet_cli::Error>) -> String {
+    match r {
+        Ok(v) => panic!("expected an API error, got {v:?}"),
+        Err(e) => e
+            .api_code()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("not an API error: {e}")),
+    }
+}
+
+pub fn pending(alice: &Client, role: &str) -> RequestView {
+    let r = alice.create_request(&ask(role, "30m")).expect("request");
+    assert_eq!(r.state.as_str(), "pending", "{r:?}");
+    r
+}
+
+/// Runs `$body` against SQLite and against PostgreSQL as two tests.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                if let Some(h) = Harness::start(Db::Sqlite, concat!(stringify!($name), "::sqlite"))
+                {
+                    ($body)(h);
+                }
+            }
+            #[test]
+            fn postgres() {
+                if let Some(h) =
+                    Harness::start(Db::Postgres, concat!(stringify!($name), "::postgres"))
+                {
+                    ($body)(h);
+                }
+            }
+        }
+    };
+}
