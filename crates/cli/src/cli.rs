@@ -24,7 +24,7 @@ pub struct Global {
     #[arg(long, global = true, env = "BREVET_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// CA certificate (PEM) the server's certificate chains to (default: the saved session's)
-    #[arg(long, global = true, env = "BREVET_CA", value_name = "FILE")]
+    #[arg(long, global = true, env = "BREVET_CA", value_name = "FILE", value_parser = any_path)]
     pub ca: Option<PathBuf>,
     /// Session token (default: the saved session's)
     #[arg(long, global = true, env = "BREVET_TOKEN", hide_env_values = true)]
@@ -32,6 +32,23 @@ pub struct Global {
     /// Print the API objects as JSON (arrays for listings)
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Like clap's path parser, but lets an empty value through (`BREVET_CA=` counts as unset).
+fn any_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
+}
+
+impl Global {
+    /// Treats an empty value (`BREVET_SERVER=` in the environment) as not given.
+    pub(crate) fn without_empty_values(self) -> Global {
+        Global {
+            server: self.server.filter(|s| !s.is_empty()),
+            ca: self.ca.filter(|p| !p.as_os_str().is_empty()),
+            token: self.token.filter(|t| !t.is_empty()),
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

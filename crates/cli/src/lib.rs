@@ -17,7 +17,7 @@ mod tls;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, Global};
 pub use error::Error;
 
 /// What a command needs from the process it runs in.
@@ -51,7 +51,7 @@ impl Env {
 /// Runs one command. Output goes to `out`; `login` reads the password from `stdin`.
 pub fn run(cli: Cli, env: &Env, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Error> {
     let mut ctx = commands::Ctx {
-        global: cli.global,
+        global: cli.global.without_empty_values(),
         env,
         stdin,
         out,

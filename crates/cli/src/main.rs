@@ -11,6 +11,10 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match brevet_cli::run(cli, &env, &mut stdin, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`brevet audit export | head`) is not worth a message.
+        Err(brevet_cli::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("brevet: {e}");
             ExitCode::FAILURE

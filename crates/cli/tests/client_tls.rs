@@ -188,7 +188,6 @@ fn only_the_given_ca_is_trusted() {
     let e = client.info().unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     let msg = e.to_string();
-    eprintln!("{msg}");
     assert!(msg.contains(&format!("`{url}`")), "{msg}");
     assert!(msg.contains("BREVET_CA"), "{msg}");
 }
@@ -219,4 +218,115 @@ fn an_invalid_ca_pem_is_refused() {
         let e = Client::new("https://127.0.0.1:1", pem, None).unwrap_err();
         assert!(matches!(e, Error::CaPem(_)), "{e:?}");
     }
+}
+
+/// Runs `brevet ARGS` in-process with `dir` as the configuration directory.
+fn brevet(dir: &std::path::Path, args: &[&str], stdin: &str) -> (Result<(), Error>, String) {
+    use clap::Parser;
+    let cli =
+        brevet_cli::Cli::try_parse_from(std::iter::once("brevet").chain(args.iter().copied()))
+            .unwrap();
+    let env = brevet_cli::Env {
+        config_dir: Some(dir.to_owned()),
+        now: 1_795_860_000,
+        stdin_is_terminal: false,
+    };
+    let mut out = Vec::new();
+    let r = brevet_cli::run(cli, &env, &mut stdin.as_bytes(), &mut out);
+    (r, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn login_saves_a_session_that_later_commands_use() {
+    let login = r#"{"token":"brv_new","user":"alice","expires_at":"2026-11-28T18:00:00Z"}"#;
+    let whoami = r#"{"user":"alice","groups":[],"session_expires_at":"2026-11-28T18:00:00Z","mfa_at":"2026-11-28T10:00:00Z"}"#;
+    let (url, ca, seen) = serve(vec![
+        ("200 OK", login.to_owned()),
+        ("200 OK", whoami.to_owned()),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let config = tmp.path().join("config");
+    let args = [
+        "login",
+        "--user",
+        "alice",
+        "--password-stdin",
+        "--totp",
+        "123456",
+        "--server",
+        &url,
+        "--ca",
+        ca_path.to_str().unwrap(),
+    ];
+    let (r, out) = brevet(&config, &args, "pw with spaces\nsecond line\n");
+    r.unwrap();
+    assert_eq!(
+        out,
+        format!("logged in to {url} as alice until 2026-11-28T18:00:00Z\n")
+    );
+    let s = seen.recv().unwrap();
+    assert_eq!(s.request_line, "POST /v1/login HTTP/1.1");
+    assert_eq!(s.authorization, None);
+    let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"user": "alice", "password": "pw with spaces", "totp": "123456"})
+    );
+    let saved = brevet_cli::session::load(&config).unwrap().unwrap();
+    assert_eq!(saved.token, "brv_new");
+    assert_eq!(saved.server, url);
+    assert!(saved.ca.is_absolute());
+
+    let (r, out) = brevet(&config, &["whoami"], "");
+    r.unwrap();
+    assert!(out.starts_with("user    "), "{out}");
+    assert_eq!(
+        seen.recv().unwrap().authorization.as_deref(),
+        Some("Bearer brv_new")
+    );
+}
+
+#[test]
+fn a_request_denied_by_policy_is_printed_then_fails() {
+    let view = serde_json::json!({
+        "id": ID, "state": "denied", "user": "alice", "device": "web-01", "role": "admin",
+        "duration_seconds": 1800, "ticket": null, "reason": "patch openssl", "start": null,
+        "created_at": "2026-11-28T10:00:00Z", "expires_at": "2026-11-29T10:00:00Z",
+        "decided_at": "2026-11-28T10:00:00Z", "approvals_required": 1, "approvals": [],
+        "decision": {"outcome": "deny", "policies": ["no-admin-on-prod"],
+                     "explain": "forbidden by policy no-admin-on-prod"},
+        "grant_id": null
+    });
+    let (url, ca, _seen) = serve(vec![("201 Created", view.to_string())]);
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let args = [
+        "request",
+        "--device",
+        "web-01",
+        "--role",
+        "admin",
+        "--duration",
+        "30m",
+        "--reason",
+        "patch openssl",
+        "--server",
+        &url,
+        "--ca",
+        ca_path.to_str().unwrap(),
+        "--token",
+        "t",
+        "--json",
+    ];
+    let (r, out) = brevet(tmp.path(), &args, "");
+    let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed, view);
+    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("request {ID} denied: forbidden by policy no-admin-on-prod")
+    );
 }

@@ -412,3 +412,9 @@ fn a_saved_session_is_found_through_the_config_dir() {
         "{e}"
     );
 }
+
+#[test]
+fn empty_settings_count_as_unset() {
+    let e = err(&["requests", "--server", "", "--ca", "", "--token", ""]);
+    assert!(e.starts_with("no server given"), "{e}");
+}

@@ -173,6 +173,10 @@ impl Harness {
         self.passwords.insert(user.into(), password.into());
     }
 
+    pub fn password(&self, user: &str) -> String {
+        self.passwords[user].clone()
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
