@@ -129,6 +129,13 @@ pub enum Command {
     /// Work with policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the current TOTP code for an otpauth:// URI (a stand-in for an authenticator app in
+    /// demos and scripts; keep real secrets in an authenticator)
+    Totp {
+        /// The otpauth:// URI that `brevet user add` or `brevetd init` printed
+        #[arg(long)]
+        uri: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -303,6 +303,12 @@ impl Client {
     }
 
     fn transport(&self, path: &str, e: ureq::Error) -> Error {
+        let hint = if is_tls(&e) {
+            "check that the CA file (--ca or BREVET_CA) is the one that signed the server's certificate"
+        } else {
+            "check the address (--server or BREVET_SERVER), that brevetd is running there, \
+             and the CA file (--ca or BREVET_CA)"
+        };
         let detail = match e {
             ureq::Error::Timeout(_) => format!("no answer within {} s", TIMEOUT.as_secs()),
             ureq::Error::Json(e) => return self.bad_response(path, e),
@@ -310,7 +316,8 @@ impl Client {
         };
         Error::Transport {
             server: self.base.clone(),
-            detail,
+            detail: sanitize(&detail),
+            hint,
         }
     }
 
@@ -320,6 +327,17 @@ impl Client {
             path: path.to_owned(),
             detail: sanitize(&e.to_string()),
         }
+    }
+}
+
+/// Whether `e` is a failed TLS handshake (as opposed to a server that is not there).
+fn is_tls(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
     }
 }
 

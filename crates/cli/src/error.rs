@@ -20,12 +20,13 @@ pub enum Error {
         message: String,
     },
 
-    /// The server could not be reached, or the TLS handshake failed.
-    #[error(
-        "cannot talk to `{server}`: {detail}; check the address (--server or BREVET_SERVER) and \
-         that the CA file (--ca or BREVET_CA) is the one that signed the server's certificate"
-    )]
-    Transport { server: String, detail: String },
+    /// The server could not be reached, or the TLS handshake failed; `hint` says what to check.
+    #[error("cannot talk to `{server}`: {detail}; {hint}")]
+    Transport {
+        server: String,
+        detail: String,
+        hint: &'static str,
+    },
 
     /// The server answered, but not with what this client expects.
     #[error(
@@ -103,6 +104,9 @@ pub enum Error {
     /// A request the policy (or the server) denied at once.
     #[error("request {id} denied: {explain}")]
     Denied { id: String, explain: String },
+
+    #[error("invalid otpauth URI: {0}; pass the whole `otpauth://totp/…?secret=…` text")]
+    TotpUri(String),
 
     #[error("audit export format `{0}` is not yet supported; use `--format jsonl`")]
     UnsupportedFormat(&'static str),

@@ -190,6 +190,11 @@ fn only_the_given_ca_is_trusted() {
     let msg = e.to_string();
     assert!(msg.contains(&format!("`{url}`")), "{msg}");
     assert!(msg.contains("BREVET_CA"), "{msg}");
+    assert!(msg.contains("certificate"), "{msg}");
+    assert!(
+        !msg.contains("BREVET_SERVER"),
+        "TLS failure, not an address problem: {msg}"
+    );
 }
 
 #[test]
@@ -296,7 +301,7 @@ fn a_request_denied_by_policy_is_printed_then_fails() {
         "created_at": "2026-11-28T10:00:00Z", "expires_at": "2026-11-29T10:00:00Z",
         "decided_at": "2026-11-28T10:00:00Z", "approvals_required": 1, "approvals": [],
         "decision": {"outcome": "deny", "policies": ["no-admin-on-prod"],
-                     "explain": "forbidden by policy no-admin-on-prod"},
+                     "explain": "denied: forbidden by policy no-admin-on-prod"},
         "grant_id": null
     });
     let (url, ca, _seen) = serve(vec![("201 Created", view.to_string())]);

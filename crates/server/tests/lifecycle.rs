@@ -328,3 +328,29 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+both_engines!(requested_start_sets_the_window, |mut h: Harness| {
+    let c = h.cast();
+    let start = h.now() + 3600;
+    let mut body = ask("pkg-update", "30m");
+    body.start = Some(brevet_proto::timefmt::rfc3339(start));
+    let r = c.alice.create_request(&body).unwrap();
+    assert_eq!(
+        r.start.as_deref(),
+        Some(brevet_proto::timefmt::rfc3339(start).as_str())
+    );
+    let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let g = c.alice.grant(&g).unwrap();
+    assert_eq!(g.not_before, brevet_proto::timefmt::rfc3339(start));
+    assert_eq!(g.not_after, brevet_proto::timefmt::rfc3339(start + 1800));
+    // Approved after the requested start: the clock starts at approval instead.
+    let mut late = ask("pkg-update", "30m");
+    late.start = Some(brevet_proto::timefmt::rfc3339(h.now() + 60));
+    let r = c.alice.create_request(&late).unwrap();
+    h.advance(120);
+    let bob = h.login("bob");
+    let g = bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let nb =
+        brevet_proto::timefmt::parse_rfc3339("nb", &bob.grant(&g).unwrap().not_before).unwrap();
+    assert!((nb - h.now()).abs() <= 2, "window starts at approval");
+});

@@ -11,6 +11,7 @@ mod auth;
 mod grants;
 mod policy;
 mod requests;
+mod totp;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Done { id } => grants::done(ctx, &id),
         Command::Audit(c) => audit::run(ctx, c),
         Command::Policy(c) => policy::run(ctx, c),
+        Command::Totp { uri } => totp::run(ctx, &uri),
     }
 }
 

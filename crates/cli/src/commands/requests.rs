@@ -130,16 +130,12 @@ pub(crate) fn fields(out: &mut dyn Write, r: &RequestView) -> Result<(), Error> 
     if let Some(start) = &r.start {
         f.add("start", start);
     }
-    f.add(
-        "approvals",
-        format!(
-            "{} of {} ({})",
-            r.approvals.len(),
-            r.approvals_required,
-            joined(&approvers)
-        ),
-    )
-    .add("created_at", &r.created_at);
+    let mut approvals = format!("{} of {}", r.approvals.len(), r.approvals_required);
+    if !approvers.is_empty() {
+        approvals.push_str(&format!(" ({})", joined(&approvers)));
+    }
+    f.add("approvals", approvals)
+        .add("created_at", &r.created_at);
     if let Some(at) = &r.decided_at {
         f.add("decided_at", at);
     }
@@ -154,8 +150,11 @@ pub(crate) fn fields(out: &mut dyn Write, r: &RequestView) -> Result<(), Error> 
 
 /// Why a request was denied: the server's explanation, else the deciding policies.
 fn explain(r: &RequestView) -> String {
-    let text = if !r.decision.explain.is_empty() {
-        r.decision.explain.clone()
+    let explain = r.decision.explain.trim();
+    // The message already reads "request … denied: "; do not say "denied" twice.
+    let explain = explain.strip_prefix("denied:").unwrap_or(explain).trim();
+    let text = if !explain.is_empty() {
+        explain.to_owned()
     } else if !r.decision.policies.is_empty() {
         format!("by policy {}", r.decision.policies.join(", "))
     } else {

@@ -190,12 +190,12 @@ impl Harness {
     /// the clock moves to the next step.
     pub fn fresh_code(&mut self, user: &str) -> String {
         let mut now = self.now() as u64;
-        if let Some(&last) = self.last_step.get(user) {
-            if now / 30 <= last {
-                let next = (last + 1) * 30;
-                self.advance((next - now) as i64);
-                now = next;
-            }
+        if let Some(&last) = self.last_step.get(user)
+            && now / 30 <= last
+        {
+            let next = (last + 1) * 30;
+            self.advance((next - now) as i64);
+            now = next;
         }
         self.last_step.insert(user.into(), now / 30);
         totp::code_at(&self.secrets[user], now)
