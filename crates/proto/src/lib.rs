@@ -5,6 +5,7 @@
 //! command, duration, ticket and reason (DESIGN §10). The agent links this crate, so it stays
 //! small: no I/O, no async, no server dependencies.
 
+pub mod agent;
 pub mod api;
 pub mod canonical;
 mod error;

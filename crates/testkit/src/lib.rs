@@ -6,6 +6,7 @@
 //! to do only where a test cannot go on (see each item's `# Panics`).
 
 mod bins;
+mod mount_ns;
 mod pg_bins;
 mod postgres;
 mod run_as;
@@ -14,6 +15,7 @@ use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 
 pub use bins::workspace_bin;
+pub use mount_ns::MountNamespace;
 pub use postgres::Postgres;
 pub use run_as::is_root;
 

@@ -1,0 +1,456 @@
+//! The enforcement core: applies verified grants, takes them away on time or on revocation, and
+//! closes the fallback paths when it does.
+//!
+//! Guarantees:
+//! - nothing is written for a grant that did not verify ([`crate::verify`]);
+//! - a grant is in the journal before its drop-in or group change exists, and a removal's intent
+//!   is in the journal before the removal starts, so a crash never leaves privilege the agent
+//!   does not know about, and an unfinished removal is retried;
+//! - expiry comes from the journal and the local clock only ([`crate::expiry`]); [`Agent::startup`]
+//!   removes what expired while the agent was down before doing anything else;
+//! - removal deletes the drop-in, undoes the group memberships the grant added, deletes the
+//!   user's sudo timestamp records, and ends the processes the user started through sudo during
+//!   the grant (unless another grant of the same user is still in force);
+//! - every acknowledgement is queued in the journal, saved, and delivered in order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use brevet_proto::agent::{Ack, AckAction, DeviceGrants, Finding};
+use brevet_proto::grant::SignedGrant;
+use brevet_proto::timefmt;
+use serde_json::{Value, json};
+
+use crate::Result;
+use crate::clock::Clock;
+use crate::expiry;
+use crate::journal::{Entry, Journal};
+use crate::linux::{accounts, fsio};
+use crate::reconcile;
+use crate::root::Root;
+use crate::sudoers::{self, install};
+use crate::system::System;
+use crate::verify::{Reason, Refusal, Verifier};
+
+/// Warned about in the ack of every group grant (DESIGN §5).
+const GROUP_WARNING: &str =
+    "supplementary groups stay in sessions that are already open until they end";
+
+pub struct Agent<C: Clock, S: System> {
+    pub(crate) root: Root,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) clock: C,
+    pub(crate) system: S,
+    pub(crate) verifier: Verifier,
+    pub(crate) journal: Journal,
+    /// Whether drop-ins carry `NOTBEFORE`/`NOTAFTER` (the local sudo accepts them).
+    pub(crate) time_bounds: bool,
+    /// Whether removal ends the user's sudo processes (default: on the real root only).
+    pub(crate) kill_processes: bool,
+    /// Grants refused in this process, so a grant the server keeps delivering is acked once.
+    rejected: BTreeSet<String>,
+}
+
+impl<C: Clock, S: System> Agent<C, S> {
+    /// Opens the journal in `state_dir`. Nothing on the system is touched until
+    /// [`startup`](Self::startup).
+    pub fn new(
+        root: Root,
+        state_dir: impl Into<PathBuf>,
+        clock: C,
+        system: S,
+        verifier: Verifier,
+    ) -> Result<Self> {
+        let state_dir = state_dir.into();
+        let journal = Journal::load(&state_dir)?;
+        Ok(Agent {
+            time_bounds: system.supports_time_bounds(),
+            kill_processes: root.is_real(),
+            root,
+            state_dir,
+            clock,
+            system,
+            verifier,
+            journal,
+            rejected: BTreeSet::new(),
+        })
+    }
+
+    pub fn with_kill_processes(mut self, on: bool) -> Self {
+        self.kill_processes = on;
+        self
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+    pub fn system(&self) -> &S {
+        &self.system
+    }
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+    pub fn time_bounds(&self) -> bool {
+        self.time_bounds
+    }
+
+    /// At start, before any network: removes every grant whose window is over, then reconciles
+    /// the drop-ins with the journal, then puts in force grants whose start has come.
+    pub fn startup(&mut self) -> Result<Vec<Ack>> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for (id, reason) in expiry::due_removals(&self.journal.active, now) {
+            self.remove_into(&id, &reason, now, &mut out)?;
+        }
+        self.journal.save()?;
+        reconcile::reconcile(self)?;
+        self.tick_into(now, &mut out)?;
+        self.journal.save()?;
+        Ok(out)
+    }
+
+    /// Takes in the server's list of this device's live grants: removes held grants that are no
+    /// longer listed (`revoked`), verifies and records new ones, then applies what is due.
+    pub fn sync(&mut self, delivered: &DeviceGrants) -> Result<Vec<Ack>> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        let live: BTreeMap<&str, &SignedGrant> = delivered
+            .grants
+            .iter()
+            .filter(|g| g.state.is_live())
+            .map(|g| (g.id.as_str(), &g.signed))
+            .collect();
+        let gone: Vec<String> = self
+            .journal
+            .active
+            .iter()
+            .filter(|(id, e)| e.removing.is_none() && !live.contains_key(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.remove_into(&id, "revoked", now, &mut out)?;
+        }
+        let server_time =
+            timefmt::parse_rfc3339("server_time", &delivered.server_time).map_err(|_| Refusal {
+                reason: Reason::Skew,
+                message: format!(
+                    "the server time `{}` is unreadable, so the clock cannot be checked",
+                    delivered.server_time.escape_default()
+                ),
+            });
+        for (&id, signed) in &live {
+            if self.journal.active.contains_key(id) {
+                continue;
+            }
+            let verdict = server_time
+                .clone()
+                .and_then(|st| self.verifier.verify(signed, now, Some(st), &self.journal))
+                .and_then(|doc| {
+                    if doc.grant_id == id {
+                        Ok(doc)
+                    } else {
+                        Err(Refusal {
+                            reason: Reason::Invalid,
+                            message: format!(
+                                "delivered as grant `{id}` but the document is grant `{}`",
+                                doc.grant_id
+                            ),
+                        })
+                    }
+                });
+            match verdict {
+                Ok(doc) => {
+                    let drop_in = if doc.commands.is_empty() {
+                        None
+                    } else {
+                        Some(sudoers::file_name(&doc.grant_id)?)
+                    };
+                    self.rejected.remove(id);
+                    self.journal.active.insert(
+                        id.to_owned(),
+                        Entry {
+                            signed: (*signed).clone(),
+                            doc,
+                            applied_at: None,
+                            drop_in,
+                            groups: Vec::new(),
+                            removing: None,
+                        },
+                    );
+                }
+                Err(refusal) => {
+                    if self.rejected.insert(id.to_owned()) {
+                        self.ack(
+                            &mut out,
+                            id,
+                            AckAction::Rejected,
+                            Some(refusal.reason.as_str()),
+                            json!({ "message": refusal.message }),
+                            now,
+                        );
+                    }
+                }
+            }
+        }
+        // Recorded before any drop-in is written.
+        self.journal.save()?;
+        self.tick_into(now, &mut out)?;
+        self.journal.save()?;
+        Ok(out)
+    }
+
+    /// The timer: removes grants whose window is over (`expired`) and retries unfinished
+    /// removals; puts in force grants whose start has come.
+    pub fn tick(&mut self) -> Result<Vec<Ack>> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        self.tick_into(now, &mut out)?;
+        self.journal.save()?;
+        Ok(out)
+    }
+
+    /// Removes one grant now, giving `reason` in its ack (`revoked`, `expired`, `missing`, …).
+    pub fn remove(&mut self, grant_id: &str, reason: &str) -> Result<Vec<Ack>> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        self.remove_into(grant_id, reason, now, &mut out)?;
+        self.journal.save()?;
+        Ok(out)
+    }
+
+    /// When [`tick`](Self::tick) next has something to do (unix seconds; may be in the past).
+    pub fn next_deadline(&self) -> Option<i64> {
+        expiry::next_deadline(&self.journal.active)
+    }
+
+    /// Acknowledgements not yet accepted by the server, oldest first.
+    pub fn pending_acks(&self) -> &[Ack] {
+        &self.journal.pending_acks
+    }
+
+    /// The server accepted the first `count` pending acks.
+    pub fn acks_delivered(&mut self, count: usize) -> Result<()> {
+        self.journal.acks_delivered(count)
+    }
+
+    /// Drift findings not yet reported, oldest first.
+    pub fn pending_drift(&self) -> &[Finding] {
+        &self.journal.pending_drift
+    }
+
+    /// The first `count` drift findings were reported.
+    pub fn drift_delivered(&mut self, count: usize) -> Result<()> {
+        self.journal.drift_delivered(count)
+    }
+
+    fn tick_into(&mut self, now: i64, out: &mut Vec<Ack>) -> Result<()> {
+        for (id, reason) in expiry::due_removals(&self.journal.active, now) {
+            self.remove_into(&id, &reason, now, out)?;
+        }
+        for id in expiry::due_activations(&self.journal.active, now) {
+            self.activate(&id, now, out)?;
+        }
+        self.journal.prune_ended(now);
+        Ok(())
+    }
+
+    fn ack(
+        &mut self,
+        out: &mut Vec<Ack>,
+        grant_id: &str,
+        action: AckAction,
+        reason: Option<&str>,
+        detail: Value,
+        now: i64,
+    ) {
+        let ack = Ack {
+            grant_id: grant_id.to_owned(),
+            action,
+            at: timefmt::rfc3339(now),
+            reason: reason.map(str::to_owned),
+            detail,
+        };
+        self.journal.pending_acks.push(ack.clone());
+        out.push(ack);
+    }
+
+    /// Puts a recorded grant in force: group memberships (recorded first), then the drop-in. On
+    /// any failure everything done is undone and the grant is rejected for good.
+    fn activate(&mut self, id: &str, now: i64, out: &mut Vec<Ack>) -> Result<()> {
+        let Some(mut entry) = self.journal.active.get(id).cloned() else {
+            return Ok(());
+        };
+        let user = entry.doc.user.clone();
+        let (already, to_add): (Vec<String>, Vec<String>) = entry
+            .doc
+            .groups
+            .iter()
+            .cloned()
+            .partition(|g| accounts::members(&self.root, g).contains(&user));
+        entry.groups = to_add.clone();
+        self.journal.active.insert(id.to_owned(), entry.clone());
+        self.journal.save()?;
+
+        let mut failure: Option<(&str, String)> = None;
+        for g in &to_add {
+            if let Err(e) = self.system.group_add(&user, g) {
+                failure = Some(("group", e.to_string()));
+                break;
+            }
+        }
+        let mut drop_in_path = None;
+        if failure.is_none() && entry.drop_in.is_some() {
+            let installed = sudoers::render(&entry.doc, self.time_bounds)
+                .and_then(|text| install::install(&self.root, &self.system, id, &text));
+            match installed {
+                Ok(_) => {
+                    drop_in_path = sudoers::file_name(id)
+                        .ok()
+                        .map(|n| format!("/etc/sudoers.d/{n}"))
+                }
+                Err(e) => failure = Some(("sudoers", e.to_string())),
+            }
+        }
+
+        if let Some((reason, message)) = failure {
+            // Undo with the removal machinery, then report a rejection instead of a removal.
+            let mut undo = Vec::new();
+            self.remove_into(id, reason, now, &mut undo)?;
+            if self.journal.active.contains_key(id) {
+                return Ok(()); // the undo did not finish; it is retried like any removal
+            }
+            self.journal.pending_acks.retain(|a| !undo.contains(a));
+            self.rejected.insert(id.to_owned());
+            self.ack(
+                out,
+                id,
+                AckAction::Rejected,
+                Some(reason),
+                json!({ "message": message }),
+                now,
+            );
+            return Ok(());
+        }
+
+        entry.applied_at = Some(now);
+        self.journal.active.insert(id.to_owned(), entry.clone());
+        let mut detail = json!({
+            "drop_in": drop_in_path,
+            "time_bounds": drop_in_path.is_some() && self.time_bounds,
+            "groups_added": to_add,
+            "groups_already_member": already,
+            "not_after": entry.doc.not_after,
+        });
+        if !entry.doc.groups.is_empty() {
+            detail["warning"] = json!(GROUP_WARNING);
+        }
+        self.ack(out, id, AckAction::Applied, None, detail, now);
+        self.journal.save()
+    }
+
+    /// Takes a grant away. The intent is saved first; if the drop-in or a group membership
+    /// cannot be removed, the entry stays (marked) and the removal is retried by the timer.
+    fn remove_into(&mut self, id: &str, reason: &str, now: i64, out: &mut Vec<Ack>) -> Result<()> {
+        let Some(mut entry) = self.journal.active.get(id).cloned() else {
+            return Ok(());
+        };
+        if entry.removing.is_none() {
+            entry.removing = Some(reason.to_owned());
+            self.journal.active.insert(id.to_owned(), entry.clone());
+            self.journal.save()?;
+        }
+        let user = entry.doc.user.clone();
+        let mut errors: Vec<String> = Vec::new();
+        let mut unfinished = false;
+
+        let drop_in = match install::remove(&self.root, id) {
+            Ok(true) => sudoers::file_name(id)
+                .ok()
+                .map(|n| format!("/etc/sudoers.d/{n}")),
+            Ok(false) => None,
+            Err(e) => {
+                errors.push(e.to_string());
+                unfinished = true;
+                None
+            }
+        };
+        let mut groups_removed = Vec::new();
+        for g in &entry.groups {
+            match self.system.group_remove(&user, g) {
+                Ok(()) => groups_removed.push(g.clone()),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    unfinished = true;
+                }
+            }
+        }
+        let (timestamps_removed, ts_errors) = remove_timestamps(&self.root, &user);
+        errors.extend(ts_errors);
+
+        // Another grant of the same user still in force keeps its processes.
+        let other_in_force = self.journal.active.iter().any(|(other, e)| {
+            other != id && e.doc.user == user && e.removing.is_none() && e.applied_at.is_some()
+        });
+        let processes_ended: Vec<u32> =
+            if self.kill_processes && entry.applied_at.is_some() && !other_in_force {
+                let since = entry.window().0;
+                let pids =
+                    self.system
+                        .sudo_processes(&user, accounts::uid_of(&self.root, &user), since);
+                if pids.is_empty() {
+                    pids
+                } else {
+                    self.system.terminate(&pids)
+                }
+            } else {
+                Vec::new()
+            };
+
+        if unfinished {
+            eprintln!(
+                "brevet-agent: removal of grant `{id}` is incomplete, will retry: {}",
+                errors.join("; ")
+            );
+            return Ok(());
+        }
+        self.journal.active.remove(id);
+        self.journal.ended.insert(id.to_owned(), now);
+        let detail = json!({
+            "drop_in": drop_in,
+            "timestamps_removed": timestamps_removed,
+            "processes_ended": processes_ended,
+            "processes_kept": other_in_force && self.kill_processes,
+            "groups_removed": groups_removed,
+            "errors": errors,
+        });
+        self.ack(out, id, AckAction::Removed, Some(reason), detail, now);
+        Ok(())
+    }
+}
+
+/// Deletes the user's sudo timestamp records (`/run/sudo/ts/<user>`, sudo-rs
+/// `/var/run/sudo-rs/ts/<uid>`); returns the system paths removed, and errors.
+fn remove_timestamps(root: &Root, user: &str) -> (Vec<String>, Vec<String>) {
+    let mut paths = vec![format!("/run/sudo/ts/{user}")];
+    if let Some(uid) = accounts::uid_of(root, user) {
+        paths.push(format!("/var/run/sudo-rs/ts/{uid}"));
+    }
+    let (mut removed, mut errors) = (Vec::new(), Vec::new());
+    for p in paths {
+        match fsio::remove_if_present(&root.path(&p)) {
+            Ok(true) => removed.push(p),
+            Ok(false) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (removed, errors)
+}
+
+#[cfg(test)]
+mod tests;

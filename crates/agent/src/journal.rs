@@ -1,0 +1,283 @@
+//! The agent's own record of what it enforces, `STATE_DIR/journal.json` (directory 0700, file
+//! 0600), rewritten atomically (temp, fsync, rename, fsync directory) on every change.
+//!
+//! Expiry is enforced from this journal, never from the server: a grant is entered here before
+//! its drop-in is written, so a crash never leaves a drop-in the agent does not know, and a server
+//! that is down never extends a grant. It also holds the ids of ended grants (replay protection,
+//! kept 30 days — longer than any grant window), the acknowledgements and drift findings not yet
+//! delivered (in order), and the drift baseline. A damaged journal is an error, never reset.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use brevet_proto::agent::{Ack, Finding};
+use brevet_proto::canonical;
+use brevet_proto::grant::{GrantDoc, SignedGrant};
+use serde::{Deserialize, Serialize};
+
+use crate::linux::fsio;
+use crate::{Error, Result};
+
+pub const FILE: &str = "journal.json";
+const VERSION: u32 = 1;
+/// How long ended grant ids are kept for replay protection.
+pub const ENDED_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// One verified grant the agent holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The grant exactly as signed by the server.
+    pub signed: SignedGrant,
+    /// The verified document (`signed.doc` parsed).
+    pub doc: GrantDoc,
+    /// When it was put in force; `None` while waiting for `not_before`.
+    pub applied_at: Option<i64>,
+    /// The drop-in file name, recorded before the file is written; `None` for group-only grants.
+    pub drop_in: Option<String>,
+    /// Groups the agent added the user to (memberships the user already had are not listed, and
+    /// so are not taken away).
+    pub groups: Vec<String>,
+    /// Set (and saved) before removal starts: why it is being removed. A removal that did not
+    /// finish is retried, and reconciliation never restores such a grant.
+    #[serde(default)]
+    pub removing: Option<String>,
+}
+
+impl Entry {
+    /// `(not_before, not_after)` in unix seconds. A window that does not parse reads as long
+    /// over, so the grant is removed (fail closed).
+    pub fn window(&self) -> (i64, i64) {
+        match (self.doc.not_before_secs(), self.doc.not_after_secs()) {
+            (Ok(nb), Ok(na)) => (nb, na),
+            _ => (i64::MIN, i64::MIN),
+        }
+    }
+}
+
+/// What drift detection compares against: SHA-256 of privileged files, members of admin groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// System path → hex SHA-256 of its content.
+    pub files: BTreeMap<String, String>,
+    /// Group → sorted members (excluding memberships the agent granted).
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    version: u32,
+    active: BTreeMap<String, Entry>,
+    ended: BTreeMap<String, i64>,
+    pending_acks: Vec<Ack>,
+    #[serde(default)]
+    pending_drift: Vec<Finding>,
+    #[serde(default)]
+    baseline: Option<Baseline>,
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    /// Grant id → the grant in force or waiting for its start.
+    pub active: BTreeMap<String, Entry>,
+    /// Grant id → when it ended.
+    pub ended: BTreeMap<String, i64>,
+    /// Acknowledgements not yet accepted by the server, oldest first.
+    pub pending_acks: Vec<Ack>,
+    /// Drift findings not yet reported, oldest first.
+    pub pending_drift: Vec<Finding>,
+    pub baseline: Option<Baseline>,
+}
+
+impl Journal {
+    /// Opens the journal in `state_dir` (created 0700, or tightened to 0700). A missing journal
+    /// is an empty one; a damaged one is an error naming the file.
+    pub fn load(state_dir: &Path) -> Result<Journal> {
+        std::fs::create_dir_all(state_dir).map_err(|e| Error::file("create", state_dir, e))?;
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::file("set permissions on", state_dir, e))?;
+        let path = state_dir.join(FILE);
+        let stored = match fsio::read_if_present(&path)? {
+            None => Stored {
+                version: VERSION,
+                ..Stored::default()
+            },
+            Some(bytes) => parse(&path, &bytes)?,
+        };
+        Ok(Journal {
+            dir: state_dir.to_owned(),
+            active: stored.active,
+            ended: stored.ended,
+            pending_acks: stored.pending_acks,
+            pending_drift: stored.pending_drift,
+            baseline: stored.baseline,
+        })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE)
+    }
+
+    /// Writes the journal atomically with mode 0600.
+    pub fn save(&self) -> Result<()> {
+        let stored = Stored {
+            version: VERSION,
+            active: self.active.clone(),
+            ended: self.ended.clone(),
+            pending_acks: self.pending_acks.clone(),
+            pending_drift: self.pending_drift.clone(),
+            baseline: self.baseline.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&stored)
+            .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;
+        fsio::write_atomic(&self.path(), &bytes, 0o600)
+    }
+
+    /// Forgets ended ids older than the retention (their windows are long over, so a replay is
+    /// refused as expired anyway).
+    pub fn prune_ended(&mut self, now: i64) {
+        self.ended
+            .retain(|_, at| now.saturating_sub(*at) < ENDED_RETENTION_SECS);
+    }
+
+    /// Drops the first `count` acknowledgements (the server accepted them) and saves.
+    pub fn acks_delivered(&mut self, count: usize) -> Result<()> {
+        let n = count.min(self.pending_acks.len());
+        self.pending_acks.drain(..n);
+        self.save()
+    }
+
+    /// Drops the first `count` drift findings (reported) and saves.
+    pub fn drift_delivered(&mut self, count: usize) -> Result<()> {
+        let n = count.min(self.pending_drift.len());
+        self.pending_drift.drain(..n);
+        self.save()
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Stored> {
+    let damaged = |why: String| {
+        Error::State(format!(
+            "the journal `{}` is damaged ({why}); it is never reset automatically: inspect it, \
+             remove the brevet_* drop-ins by hand if needed, then move it aside",
+            path.display()
+        ))
+    };
+    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| damaged(e.to_string()))?;
+    if stored.version != VERSION {
+        return Err(damaged(format!("unknown version {}", stored.version)));
+    }
+    for (id, entry) in &stored.active {
+        if *id != entry.doc.grant_id {
+            return Err(damaged(format!(
+                "entry `{id}` holds grant `{}`",
+                entry.doc.grant_id
+            )));
+        }
+        entry
+            .doc
+            .validate()
+            .map_err(|e| damaged(format!("entry `{id}`: {e}")))?;
+        let canonical_doc = canonical::to_string(&entry.doc).map_err(|e| damaged(e.to_string()))?;
+        if canonical_doc != entry.signed.doc {
+            return Err(damaged(format!(
+                "entry `{id}` does not match its signed document"
+            )));
+        }
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brevet_proto::agent::AckAction;
+
+    fn entry() -> Entry {
+        let doc = crate::sudoers::render_tests_doc();
+        Entry {
+            signed: SignedGrant {
+                doc: canonical::to_string(&doc).unwrap(),
+                sig: "c2ln".into(),
+            },
+            doc,
+            applied_at: Some(5),
+            drop_in: Some("brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d".into()),
+            groups: vec![],
+            removing: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_privately() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let mut j = Journal::load(&dir).unwrap();
+        assert!(j.active.is_empty());
+        let e = entry();
+        j.active.insert(e.doc.grant_id.clone(), e.clone());
+        j.ended.insert("x".into(), 7);
+        j.pending_acks.push(Ack {
+            grant_id: "x".into(),
+            action: AckAction::Removed,
+            at: "2026-11-28T10:30:00Z".into(),
+            reason: Some("expired".into()),
+            detail: serde_json::json!({}),
+        });
+        j.save().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(FILE)), 0o600);
+        let again = Journal::load(&dir).unwrap();
+        assert_eq!(again.active, j.active);
+        assert_eq!(again.ended, j.ended);
+        assert_eq!(again.pending_acks, j.pending_acks);
+        let mut again = again;
+        again.acks_delivered(5).unwrap();
+        assert!(Journal::load(&dir).unwrap().pending_acks.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_journal_is_an_error_not_a_reset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(FILE);
+        for bad in [
+            "{\"version\":1,\"active\":{}".to_owned(),
+            "{\"version\":2,\"active\":{},\"ended\":{},\"pending_acks\":[]}".to_owned(),
+            "{\"version\":1,\"active\":{},\"ended\":{},\"pending_acks\":[],\"surprise\":1}"
+                .to_owned(),
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            assert!(
+                matches!(Journal::load(tmp.path()), Err(Error::State(_))),
+                "{bad}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                bad,
+                "left as it was"
+            );
+        }
+        // An entry whose document was edited no longer matches what was signed.
+        let mut j = Journal::load(&tmp.path().join("other")).unwrap();
+        let mut e = entry();
+        e.doc.user = "mallory".into();
+        j.active.insert(e.doc.grant_id.clone(), e);
+        j.save().unwrap();
+        assert!(Journal::load(&tmp.path().join("other")).is_err());
+    }
+
+    #[test]
+    fn ended_ids_are_kept_thirty_days() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut j = Journal::load(tmp.path()).unwrap();
+        j.ended.insert("old".into(), 0);
+        j.ended.insert("new".into(), 10);
+        j.prune_ended(ENDED_RETENTION_SECS + 5);
+        assert_eq!(j.ended.keys().collect::<Vec<_>>(), ["new"]);
+    }
+}

@@ -1,0 +1,223 @@
+//! Reconciliation: makes ROOT/etc/sudoers.d agree with the journal, and reports privileged
+//! changes made behind the agent's back (drift).
+//!
+//! - a `brevet_*` file with no grant in the journal is removed (an orphan or an impostor);
+//! - the drop-in of a grant in force that is missing, altered or has another mode is rendered
+//!   and installed again (through the same checked install);
+//! - drift: SHA-256 of `/etc/sudoers` and of each non-Brevet file in `/etc/sudoers.d`, and the
+//!   members of the admin groups in `/etc/group` (less the memberships grants added), compared
+//!   with a baseline kept in the journal. The first run only records the baseline; each change
+//!   after that is reported once (high severity), then becomes the baseline.
+//!
+//! Every repair is also reported as a drift finding, so the server hears of it.
+
+use std::collections::BTreeMap;
+
+use brevet_proto::agent::{Finding, Severity};
+use ring::digest::{SHA256, digest};
+
+use crate::Result;
+use crate::clock::Clock;
+use crate::enforce::Agent;
+use crate::journal::Baseline;
+use crate::linux::{accounts, fsio};
+use crate::root::Root;
+use crate::sudoers::{self, install};
+use crate::system::System;
+
+/// Groups whose members hold root or root-equivalent power.
+pub const WATCHED_GROUPS: [&str; 7] = ["sudo", "wheel", "admin", "docker", "lxd", "adm", "root"];
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// `brevet_*` files removed because no grant in the journal owns them.
+    pub removed_orphans: Vec<String>,
+    /// Grant ids whose drop-in was restored.
+    pub restored: Vec<String>,
+    /// What changed since the last run (also queued in the journal for the server).
+    pub drift: Vec<Finding>,
+}
+
+fn finding(id: String, subject: String, detail: String, remediation: &str) -> Finding {
+    Finding {
+        id,
+        kind: "drift".into(),
+        severity: Severity::High,
+        subject,
+        detail,
+        remediation: remediation.into(),
+    }
+}
+
+/// Runs one reconciliation and saves the journal.
+pub fn reconcile<C: Clock, S: System>(agent: &mut Agent<C, S>) -> Result<Report> {
+    let mut report = Report::default();
+    repair_drop_ins(agent, &mut report)?;
+    let managed: Vec<(String, String)> = agent
+        .journal
+        .active
+        .values()
+        .flat_map(|e| e.groups.iter().map(|g| (e.doc.user.clone(), g.clone())))
+        .collect();
+    let now = observe(&agent.root, &managed);
+    if let Some(before) = &agent.journal.baseline {
+        report.drift.extend(compare(before, &now));
+    }
+    agent.journal.baseline = Some(now);
+    agent
+        .journal
+        .pending_drift
+        .extend(report.drift.iter().cloned());
+    agent.journal.save()?;
+    Ok(report)
+}
+
+fn repair_drop_ins<C: Clock, S: System>(
+    agent: &mut Agent<C, S>,
+    report: &mut Report,
+) -> Result<()> {
+    let (names, temps) = install::list(&agent.root)?;
+    for t in temps {
+        fsio::remove_if_present(&agent.root.sudoers_d().join(t))?;
+    }
+    let owned: BTreeMap<String, String> = agent
+        .journal
+        .active
+        .iter()
+        .filter_map(|(id, e)| e.drop_in.clone().map(|n| (n, id.clone())))
+        .collect();
+    for name in names {
+        if owned.contains_key(&name) {
+            continue;
+        }
+        install::remove_named(&agent.root, &name)?;
+        report.drift.push(finding(
+            format!("drift:orphan-drop-in:{name}"),
+            format!("/etc/sudoers.d/{name}"),
+            "a Brevet-named drop-in that no grant owns was found and removed".into(),
+            "find out who wrote it; Brevet drop-ins are written only by brevet-agent",
+        ));
+        report.removed_orphans.push(name);
+    }
+    let in_force: Vec<String> = agent
+        .journal
+        .active
+        .iter()
+        .filter(|(_, e)| e.applied_at.is_some() && e.removing.is_none() && e.drop_in.is_some())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in in_force {
+        let Some(entry) = agent.journal.active.get(&id) else {
+            continue;
+        };
+        let want = sudoers::render(&entry.doc, agent.time_bounds);
+        let state = match (&want, install::installed(&agent.root, &id)?) {
+            (_, None) => "missing",
+            (Ok(want), Some((text, mode))) if text == *want && mode == install::MODE => continue,
+            (_, Some(_)) => "altered",
+        };
+        let result = want.and_then(|text| install::install(&agent.root, &agent.system, &id, &text));
+        let detail = match &result {
+            Ok(_) => format!("the drop-in of grant `{id}` was {state}; it was restored"),
+            Err(e) => format!("the drop-in of grant `{id}` was {state}; restoring it failed: {e}"),
+        };
+        report.drift.push(finding(
+            format!("drift:drop-in:{id}"),
+            format!("/etc/sudoers.d/{}", sudoers::file_name(&id)?),
+            detail,
+            "find out who changed /etc/sudoers.d",
+        ));
+        if result.is_ok() {
+            report.restored.push(id);
+        }
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(digest(&SHA256, bytes).as_ref())
+}
+
+/// The current state of what drift watches. `managed` memberships (granted by Brevet) are left
+/// out, so a grant's own change is not reported as drift.
+pub fn observe(root: &Root, managed: &[(String, String)]) -> Baseline {
+    let mut files = BTreeMap::new();
+    if let Ok(Some(b)) = fsio::read_if_present(&root.path("/etc/sudoers")) {
+        files.insert("/etc/sudoers".to_owned(), sha256_hex(&b));
+    }
+    if let Ok(dir) = std::fs::read_dir(root.sudoers_d()) {
+        for entry in dir.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with(sudoers::PREFIX) || name.starts_with(".brevet_") {
+                continue;
+            }
+            let hash = match std::fs::read(entry.path()) {
+                Ok(b) => sha256_hex(&b),
+                Err(e) => format!("unreadable: {}", e.kind()),
+            };
+            files.insert(format!("/etc/sudoers.d/{name}"), hash);
+        }
+    }
+    let groups = WATCHED_GROUPS
+        .iter()
+        .map(|g| {
+            let mut m: Vec<String> = accounts::members(root, g)
+                .into_iter()
+                .filter(|u| !managed.iter().any(|(mu, mg)| mu == u && mg == g))
+                .collect();
+            m.sort();
+            m.dedup();
+            ((*g).to_owned(), m)
+        })
+        .collect();
+    Baseline { files, groups }
+}
+
+/// What changed from `before` to `now`, one finding per file or membership.
+pub fn compare(before: &Baseline, now: &Baseline) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let paths: std::collections::BTreeSet<&String> =
+        before.files.keys().chain(now.files.keys()).collect();
+    for path in paths {
+        let what = match (before.files.get(path), now.files.get(path)) {
+            (None, Some(_)) => "was added",
+            (Some(_), None) => "was removed",
+            (Some(a), Some(b)) if a != b => "was changed",
+            _ => continue,
+        };
+        out.push(finding(
+            format!("drift:file:{path}"),
+            path.clone(),
+            format!("`{path}` {what} outside Brevet"),
+            "review the change; standing sudo rules should go through Brevet roles",
+        ));
+    }
+    let empty = Vec::new();
+    let groups: std::collections::BTreeSet<&String> =
+        before.groups.keys().chain(now.groups.keys()).collect();
+    for g in groups {
+        let (a, b) = (
+            before.groups.get(g).unwrap_or(&empty),
+            now.groups.get(g).unwrap_or(&empty),
+        );
+        for u in b.iter().filter(|u| !a.contains(u)) {
+            out.push(finding(
+                format!("drift:group:{g}:{u}"),
+                g.clone(),
+                format!("`{u}` was added to group `{g}` outside Brevet"),
+                "remove the membership, or grant it through a Brevet role",
+            ));
+        }
+        for u in a.iter().filter(|u| !b.contains(u)) {
+            out.push(finding(
+                format!("drift:group:{g}:{u}"),
+                g.clone(),
+                format!("`{u}` was removed from group `{g}` outside Brevet"),
+                "confirm the change was intended",
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,387 @@
+//! `brevet-agent run` and the other commands.
+//!
+//! The run loop keeps enforcement off the network path: the main thread owns the [`Agent`]
+//! (journal, drop-ins, timers) and only ever waits on a channel, with a timeout set by the next
+//! grant deadline. A poller thread long-polls the server and passes grant lists in; an outbox
+//! thread delivers acknowledgements and reports in order, retrying while the server is away. A
+//! dead or unreachable server therefore never delays an expiry, and never extends a grant.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use brevet_proto::agent::{Ack, DeviceGrants, DeviceReport, Finding, Severity};
+use brevet_proto::timefmt::rfc3339;
+
+use crate::cli::{Command, Mode, RunArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::enforce::Agent;
+use crate::enroll::{self, StateDir};
+use crate::linux::{LinuxSystem, SandboxSystem};
+use crate::net::{POLL_WAIT_SECS, Server};
+use crate::root::Root;
+use crate::scan::{self, Allowlist};
+use crate::system::System;
+use crate::verify::Verifier;
+use crate::{Error, Result, reconcile};
+
+/// The longest the loop sleeps without looking at its timers.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+pub fn main(command: Command) -> Result<u8> {
+    match command {
+        Command::Enroll {
+            server,
+            ca,
+            token,
+            state_dir,
+        } => {
+            let ca_pem = std::fs::read_to_string(&ca).map_err(|e| Error::file("read", &ca, e))?;
+            let state = StateDir::open(&state_dir)?;
+            if state.is_enrolled() {
+                return Err(Error::Usage(format!(
+                    "`{}` is already enrolled; to enroll again, stop the agent and remove enrollment.json there",
+                    state_dir.display()
+                )));
+            }
+            let e = enroll::enroll(&server, &ca_pem, &token, &state, SystemClock.now())?;
+            println!(
+                "enrolled as `{}` with {}; certificate valid until {}",
+                e.device,
+                e.server,
+                rfc3339(e.cert_not_after)
+            );
+            Ok(0)
+        }
+        Command::Scan { root, json } => {
+            let root = root.map(Root::new).unwrap_or_else(Root::real);
+            let findings = scan::scan(&root, &Allowlist::default());
+            if json {
+                let text = serde_json::to_string_pretty(&findings)
+                    .map_err(|e| Error::State(e.to_string()))?;
+                println!("{text}");
+            } else if findings.is_empty() {
+                println!("no standing privilege found");
+            } else {
+                for f in &findings {
+                    println!(
+                        "{:<8} {:<22} {}\n         {}\n         fix: {}",
+                        format!("{:?}", f.severity).to_lowercase(),
+                        f.kind,
+                        f.subject,
+                        f.detail,
+                        f.remediation
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let root = args.root.clone().map(Root::new).unwrap_or_else(Root::real);
+            if root.is_real() {
+                run(args, root, LinuxSystem::new())
+            } else {
+                let system = SandboxSystem::new(root.clone());
+                run(args, root, system)
+            }
+        }
+        Command::Help | Command::Version => Ok(0),
+    }
+}
+
+enum Event {
+    Grants(DeviceGrants),
+    Offline(String),
+    AcksDelivered(usize),
+    ReportDelivered(usize),
+}
+
+enum Outgoing {
+    Acks(Vec<Ack>),
+    Report(DeviceReport, usize),
+}
+
+fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> {
+    let state = StateDir::open(&args.state_dir)?;
+    if !state.is_enrolled() {
+        return Err(Error::Usage(format!(
+            "`{}` holds no enrollment; run `brevet-agent enroll` first",
+            args.state_dir.display()
+        )));
+    }
+    let creds = state.load()?;
+    let verifier = Verifier::new(creds.enrollment.device.clone(), creds.grant_public_key()?);
+    let device = creds.enrollment.device.clone();
+    let mut agent = Agent::new(root.clone(), &args.state_dir, SystemClock, system, verifier)?
+        .with_kill_processes(args.kill_processes && root.is_real());
+    // Before any network: whatever expired while the agent was down goes first.
+    agent.startup()?;
+    log(&format!(
+        "device `{device}`, root {}, mode {:?}, time bounds in drop-ins: {}",
+        if root.is_real() {
+            "/".to_owned()
+        } else {
+            format!("{:?}", args.root)
+        },
+        args.mode,
+        agent.time_bounds()
+    ));
+
+    let server = Arc::new(RwLock::new(creds.server()?));
+    let (events, inbox) = mpsc::channel();
+    let (outbox, outgoing) = mpsc::channel();
+    spawn_poller(state, creds, server.clone(), events.clone());
+    spawn_outbox(server, outgoing, events);
+    main_loop(&mut agent, &args, inbox, outbox)
+}
+
+fn main_loop<C: Clock, S: System>(
+    agent: &mut Agent<C, S>,
+    args: &RunArgs,
+    inbox: Receiver<Event>,
+    outbox: Sender<Outgoing>,
+) -> Result<u8> {
+    let allow = Allowlist {
+        users: args.allow_users.clone(),
+        sudoers_files: args.allow_sudoers.clone(),
+        breakglass_user: args.breakglass_user.clone(),
+    };
+    let quarantine = args.state_dir.join("quarantine");
+    let mut acks_in_flight = 0;
+    let mut report_in_flight = false;
+    let mut last_reconcile: Option<Instant> = None;
+    let mut offline = false;
+    let mut told = BTreeSet::new();
+    loop {
+        if last_reconcile.is_none_or(|t| t.elapsed() >= Duration::from_secs(args.reconcile_secs)) {
+            reconcile_and_scan(
+                agent,
+                args.mode,
+                &allow,
+                &quarantine,
+                &outbox,
+                &mut report_in_flight,
+                &mut told,
+            )?;
+            last_reconcile = Some(Instant::now());
+        }
+        if acks_in_flight == 0 && !agent.pending_acks().is_empty() {
+            acks_in_flight = agent.pending_acks().len();
+            let _ = outbox.send(Outgoing::Acks(agent.pending_acks().to_vec()));
+        }
+        let wait = match agent.next_deadline() {
+            Some(at) => Duration::from_millis(
+                (at * 1000 - agent.clock().now_ms()).clamp(0, MAX_WAIT.as_millis() as i64) as u64,
+            ),
+            None => MAX_WAIT,
+        };
+        match inbox.recv_timeout(wait) {
+            Ok(Event::Grants(list)) => {
+                if offline {
+                    log("server reachable again");
+                    offline = false;
+                }
+                log_acks(&agent.sync(&list)?);
+                let report = reconcile::reconcile(agent)?;
+                if !report.removed_orphans.is_empty() || !report.restored.is_empty() {
+                    log(&format!(
+                        "reconciled: removed {:?}, restored {:?}",
+                        report.removed_orphans, report.restored
+                    ));
+                }
+            }
+            Ok(Event::Offline(why)) => {
+                if !offline {
+                    log(&format!(
+                        "server unreachable ({why}); enforcing from the journal"
+                    ));
+                    offline = true;
+                }
+            }
+            Ok(Event::AcksDelivered(n)) => {
+                agent.acks_delivered(n)?;
+                acks_in_flight = 0;
+            }
+            Ok(Event::ReportDelivered(drift)) => {
+                agent.drift_delivered(drift)?;
+                report_in_flight = false;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Error::State("agent threads stopped".into()));
+            }
+        }
+        log_acks(&agent.tick()?);
+    }
+}
+
+fn reconcile_and_scan<C: Clock, S: System>(
+    agent: &mut Agent<C, S>,
+    mode: Mode,
+    allow: &Allowlist,
+    quarantine: &Path,
+    outbox: &Sender<Outgoing>,
+    report_in_flight: &mut bool,
+    told: &mut BTreeSet<String>,
+) -> Result<()> {
+    reconcile::reconcile(agent)?;
+    let mut findings = scan::scan(agent.root(), allow);
+    if mode == Mode::Enforce {
+        // Never undo a Brevet group grant that is in force, and leave low-severity groups
+        // (e.g. `adm`, which system accounts need) to the report.
+        let granted: Vec<String> = agent
+            .journal()
+            .active
+            .values()
+            .flat_map(|e| {
+                e.groups
+                    .iter()
+                    .map(|g| format!("group-member:{g}:{}", e.doc.user))
+            })
+            .collect();
+        let actionable: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Medium && !granted.contains(&f.id))
+            .cloned()
+            .collect();
+        let system = agent.system();
+        let (done, errors) =
+            scan::remediate(agent.root(), &actionable, allow, quarantine, &|u, g| {
+                system.group_remove(u, g)
+            });
+        for d in &done {
+            log(&format!("enforce: {d:?}"));
+        }
+        for e in errors {
+            let e = e.to_string();
+            if told.insert(e.clone()) {
+                log(&format!("enforce: {e}"));
+            }
+        }
+        if !done.is_empty() {
+            findings = scan::scan(agent.root(), allow);
+        }
+    }
+    if !*report_in_flight {
+        let drift: Vec<Finding> = agent.pending_drift().to_vec();
+        let report = DeviceReport {
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            agent_time: rfc3339(agent.clock().now()),
+            mode: format!("{mode:?}").to_lowercase(),
+            findings,
+            drift: drift.clone(),
+        };
+        *report_in_flight = outbox.send(Outgoing::Report(report, drift.len())).is_ok();
+    }
+    Ok(())
+}
+
+/// Long-polls for grants; renews the certificate at two thirds of its life.
+fn spawn_poller(
+    state: StateDir,
+    mut creds: enroll::Credentials,
+    server: Arc<RwLock<Server>>,
+    events: Sender<Event>,
+) {
+    std::thread::spawn(move || {
+        let mut cursor = String::new();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match enroll::renew_if_due(&state, &mut creds, SystemClock.now()) {
+                Ok(true) => match creds.server() {
+                    Ok(s) => {
+                        log("client certificate renewed");
+                        if let Ok(mut w) = server.write() {
+                            *w = s;
+                        }
+                    }
+                    Err(e) => log(&format!("renewed certificate does not load: {e}")),
+                },
+                Ok(false) => {}
+                Err(e) => log(&format!("certificate renewal failed (will retry): {e}")),
+            }
+            let current = match server.read() {
+                Ok(s) => s.clone(),
+                Err(_) => return,
+            };
+            match current.grants(&cursor, POLL_WAIT_SECS) {
+                Ok(list) => {
+                    backoff = Duration::from_millis(500);
+                    cursor = list.cursor.clone();
+                    if events.send(Event::Grants(list)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if events.send(Event::Offline(e.to_string())).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(15));
+                }
+            }
+        }
+    });
+}
+
+/// Delivers acknowledgements and reports in order, retrying until the server takes them.
+fn spawn_outbox(server: Arc<RwLock<Server>>, outgoing: Receiver<Outgoing>, events: Sender<Event>) {
+    std::thread::spawn(move || {
+        for item in outgoing {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let current = match server.read() {
+                    Ok(s) => s.clone(),
+                    Err(_) => return,
+                };
+                let (result, event) = match &item {
+                    Outgoing::Acks(acks) => (current.acks(acks), Event::AcksDelivered(acks.len())),
+                    Outgoing::Report(r, drift) => {
+                        (current.report(r), Event::ReportDelivered(*drift))
+                    }
+                };
+                match result {
+                    Ok(_) => {
+                        if events.send(event).is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    // A refusal that retrying cannot fix (bad request): drop it, say so.
+                    Err(Error::Api {
+                        status,
+                        code,
+                        message,
+                    }) if (400..500).contains(&status) && status != 401 && status != 403 => {
+                        log(&format!(
+                            "server refused an upload ({code}: {message}); dropping it"
+                        ));
+                        let _ = events.send(event);
+                        break;
+                    }
+                    Err(_) => {
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(15));
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn log_acks(acks: &[Ack]) {
+    for a in acks {
+        let why = a
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        log(&format!("grant {} {:?}{why}", a.grant_id, a.action));
+    }
+}
+
+fn log(msg: &str) {
+    eprintln!("brevet-agent: {msg}");
+}
