@@ -65,7 +65,7 @@ pub enum Command {
     /// Add users to groups or remove them (admin)
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Register and list devices (admin)
+    /// Register, list, enroll, disable and enable devices (admin)
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Ask for a role on a device
@@ -122,6 +122,12 @@ pub enum Command {
     Done {
         /// Grant id
         id: String,
+    },
+    /// Show the standing-privilege findings and drift devices reported
+    Findings {
+        /// Only this device
+        #[arg(long, value_name = "D")]
+        device: Option<String>,
     },
     /// Export the audit trail
     #[command(subcommand)]
@@ -211,6 +217,12 @@ pub enum DeviceCommand {
     },
     /// List devices
     List,
+    /// Make a one-time enrollment token (valid 1 h) for `brevet-agent enroll`
+    EnrollToken { name: String },
+    /// Refuse the device's agent at once (its certificate stops working)
+    Disable { name: String },
+    /// Let a disabled device's agent connect again
+    Enable { name: String },
 }
 
 #[derive(Debug, Subcommand)]

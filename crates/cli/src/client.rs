@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use brevet_proto::agent::{DeviceFindings, EnrollRequest, EnrollResponse, EnrollToken};
 use brevet_proto::api::{
     AddDevice, AddUser, ApproveBody, AuditEventView, CreateRequest, DenyBody, DeviceView,
     ErrorBody, GrantView, GroupChange, LoginRequest, LoginResponse, ReasonBody, RequestView,
@@ -210,6 +211,31 @@ impl Client {
 
     pub fn devices(&self) -> Result<Vec<DeviceView>, Error> {
         self.get("/v1/devices", &[])
+    }
+
+    pub fn set_device_enabled(&self, name: &str, enabled: bool) -> Result<DeviceView, Error> {
+        let name = validate::device_name(name)?;
+        let action = if enabled { "enable" } else { "disable" };
+        self.post(&format!("/v1/devices/{name}/{action}"), &empty())
+    }
+
+    /// A one-time enrollment token for device `name` (admins).
+    pub fn enroll_token(&self, name: &str) -> Result<EnrollToken, Error> {
+        let name = validate::device_name(name)?;
+        self.post(&format!("/v1/devices/{name}/enroll-token"), &empty())
+    }
+
+    /// Enrolls a device: the token and the device's public key for a client certificate. Needs
+    /// no session; used by tests and tools (the agent has its own client).
+    pub fn enroll(&self, body: &EnrollRequest) -> Result<EnrollResponse, Error> {
+        self.post("/v1/enroll", body)
+    }
+
+    /// The latest standing-privilege report of every device, or of `device`.
+    pub fn findings(&self, device: Option<&str>) -> Result<Vec<DeviceFindings>, Error> {
+        let device = device.map(validate::device_name).transpose()?;
+        let query: Vec<(&str, &str)> = device.iter().map(|d| ("device", d.as_str())).collect();
+        self.get("/v1/findings", &query)
     }
 
     /// One page of the audit trail: events with `seq > after`, at most `limit` of them.
@@ -425,6 +451,9 @@ mod tests {
                 .map(drop),
             c.set_user_enabled("../x", false).map(drop),
             c.remove_user_group("alice", "a/b").map(drop),
+            c.enroll_token("web-01/../x").map(drop),
+            c.set_device_enabled("a b", false).map(drop),
+            c.findings(Some("-bad")).map(drop),
         ] {
             assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
         }

@@ -173,6 +173,23 @@ fn the_whole_cycle_through_the_binaries() {
     let dev = admin.json(&["device", "add", "web-01", "--tag", "env=prod"]);
     assert_eq!(dev["tags"]["env"], "prod");
     admin.fails(&["device", "add", "web;01"], "device name");
+    let token = admin.json(&["device", "enroll-token", "web-01"]);
+    keys(&token, &["device", "token", "expires_at"]);
+    assert!(token["token"].as_str().unwrap().starts_with("bve_"));
+    let plain = admin.run(&["device", "enroll-token", "web-01"], None);
+    assert!(plain.status.success());
+    let line = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        line.starts_with("bve_") && line.lines().count() == 1,
+        "the token alone on stdout: {line:?}"
+    );
+    assert_eq!(
+        admin.json(&["device", "disable", "web-01"])["enabled"],
+        false
+    );
+    admin.fails(&["device", "enroll-token", "web-01"], "disabled");
+    assert_eq!(admin.json(&["device", "enable", "web-01"])["enabled"], true);
+    admin.fails(&["device", "disable", "db-99"], "no device `db-99`");
 
     let alice = Person::new(&server, "alice");
     alice.login(
@@ -188,11 +205,11 @@ fn the_whole_cycle_through_the_binaries() {
             "--role",
             "pkg-update",
             "--duration",
-            duration.into(),
+            duration,
             "--ticket",
             "CHG-1",
             "--reason",
-            reason.into(),
+            reason,
         ]
         .into_iter()
         .map(str::to_owned)
@@ -276,6 +293,10 @@ fn the_whole_cycle_through_the_binaries() {
     assert!(lines.iter().any(|e| e["kind"] == "grant.completed"));
 
     let policy = Path::new(init["ca_file"].as_str().unwrap()).with_file_name("policy.cedar");
+    assert_eq!(alice.json(&["findings"]), serde_json::json!([]));
+    let none = alice.run(&["findings", "--device", "web-01"], None);
+    assert_eq!(String::from_utf8(none.stdout).unwrap(), "no findings\n");
+
     let checked = admin.json(&["policy", "check", policy.to_str().unwrap()]);
     assert_eq!(checked["ok"], true);
 }

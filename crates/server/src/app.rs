@@ -1,12 +1,20 @@
 //! The running server's shared state.
+//!
+//! Grant changes are announced per device: [`App::grant_changed`] bumps that device's change
+//! counter and broadcasts its name, which wakes the device's long-poll (see `delivery`). The
+//! counters live in memory and start again at zero with every process; the random [`App::epoch`]
+//! in each cursor tells a device that it is talking to another process and must take a fresh
+//! copy.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use brevet_identity::ca::Ca;
 use brevet_policy::Engine;
 use brevet_store::Store;
 use ring::signature::Ed25519KeyPair;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 use crate::Error;
 use crate::clock::Clock;
@@ -25,8 +33,14 @@ pub struct App {
     pub metrics: Metrics,
     /// Wakes the sweeper when a grant or request with a new deadline is stored.
     pub sweeper_wake: Notify,
-    /// Wakes long-polling clients when any grant changes.
-    pub changes: tokio::sync::watch::Sender<u64>,
+    /// The CA that signs device certificates.
+    pub ca: Ca,
+    /// Random per process: the first part of every long-poll cursor.
+    pub epoch: String,
+    /// How many times each device's grants changed in this process.
+    device_changes: Mutex<HashMap<String, u64>>,
+    /// The name of each device whose grants changed, for waiting long-polls.
+    pub device_wake: broadcast::Sender<String>,
 }
 
 pub type AppRef = Arc<App>;
@@ -43,6 +57,8 @@ impl App {
         let durations = config.durations().map_err(Error::Config)?;
         let policy = load_policy(&dir.policy())?;
         let grant_key = dir.load_grant_key()?;
+        let ca = Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)
+            .map_err(|e| Error::Config(format!("the CA in `{}`: {e}", dir.root.display())))?;
         let url = match db {
             Some(url) => url.to_owned(),
             None => dir.database_url(&config.server.db),
@@ -58,16 +74,45 @@ impl App {
             clock,
             metrics: Metrics::default(),
             sweeper_wake: Notify::new(),
-            changes: tokio::sync::watch::channel(0).0,
+            ca,
+            epoch: brevet_identity::token::new_token("")
+                .chars()
+                .take(12)
+                .collect(),
+            device_changes: Mutex::new(HashMap::new()),
+            device_wake: broadcast::channel(WAKE_CAPACITY).0,
         })
     }
 
-    /// Tells waiting agents and the sweeper that grants changed.
-    pub fn grants_changed(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    /// Tells the device's waiting long-poll and the sweeper that a grant of `device` changed.
+    /// Call it after the change is committed.
+    pub fn grant_changed(&self, device: &str) {
+        {
+            let mut changes = self
+                .device_changes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let n = changes.entry(device.to_owned()).or_insert(0);
+            *n = n.wrapping_add(1);
+        }
+        // No receiver means no long-poll is waiting: nothing to wake.
+        let _ = self.device_wake.send(device.to_owned());
         self.sweeper_wake.notify_one();
     }
+
+    /// How many times `device`'s grants changed in this process.
+    pub fn device_change_count(&self, device: &str) -> u64 {
+        self.device_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(device)
+            .copied()
+            .unwrap_or(0)
+    }
 }
+
+/// Wake-ups buffered per waiting long-poll; one that falls further behind answers at once.
+const WAKE_CAPACITY: usize = 1024;
 
 fn load_policy(path: &Path) -> Result<Engine, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;

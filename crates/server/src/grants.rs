@@ -118,7 +118,7 @@ pub async fn end(
     )
     .await?;
     tx.commit().await?;
-    app.grants_changed();
+    app.grant_changed(&current.device);
     fetch(app, id).await
 }
 
@@ -153,7 +153,7 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
     let now = now_ms.div_euclid(1000);
     let mut tx = app.store.begin().await?;
     let due = tx.due_grants(now, 200).await?;
-    for (id, not_after) in &due {
+    for (id, not_after, _) in &due {
         tx.end_grant(id, GrantState::Expired, now, "not_after reached", "brevetd")
             .await?;
         let lag_ms = now_ms - not_after * 1000;
@@ -167,13 +167,11 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
         .await?;
     }
     tx.commit().await?;
-    for (_, not_after) in &due {
+    for (_, not_after, device) in &due {
         app.metrics
             .expiry_lag
             .observe((now_ms - not_after * 1000) as f64 / 1000.0);
-    }
-    if !due.is_empty() {
-        app.grants_changed();
+        app.grant_changed(device);
     }
     Ok(due.len())
 }

@@ -2,21 +2,27 @@
 //! signed grants, expiry, and the hash-chained audit trail.
 //!
 //! Layout: [`init`] creates a data directory; [`serve`] runs the API ([`http`]) and the
-//! [`sweeper`]; the lifecycle rules live in `requests`, `grants` and `auth`; [`clock`] makes time
-//! a parameter. `main.rs` only parses arguments.
+//! [`sweeper`]; the lifecycle rules live in `requests`, `grants` and `auth`; the device side in
+//! `enroll` and `devices` (mutual-TLS identity), `delivery` (long-poll, acknowledgements),
+//! `reports` and `alerts`; [`clock`] makes time a parameter. `main.rs` only parses arguments.
 
+mod alerts;
 pub mod app;
 mod auth;
 pub mod clock;
 pub mod config;
 pub mod datadir;
 mod decide;
+mod delivery;
+mod devices;
+mod enroll;
 mod error;
 mod grants;
 mod http;
 pub mod init;
 mod metrics;
 pub mod quickstart;
+mod reports;
 mod requests;
 pub mod serve;
 pub mod sweeper;

@@ -1,7 +1,7 @@
 //! Prometheus metrics, kept in atomics and rendered as text on `/metrics`.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// A fixed-bucket histogram of seconds.
 pub struct Histogram {
@@ -67,7 +67,18 @@ pub struct Metrics {
     pub time_to_decision: Histogram,
     /// How late the sweeper ended a grant after its `not_after`.
     pub expiry_lag: Histogram,
+    alerts: [AtomicU64; 1],
+    /// Grants a device refused to apply.
+    pub device_rejections: AtomicU64,
+    /// Devices enrolled (and certificates renewed).
+    pub enrollments: AtomicU64,
+    pub renewals: AtomicU64,
+    /// Device long-polls being held right now.
+    pub polls_waiting: AtomicI64,
 }
+
+/// Alert kinds counted on `brevet_alerts_total{kind=…}`.
+pub const ALERTS: [&str; 1] = ["revocation_unconfirmed"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -76,6 +87,11 @@ impl Default for Metrics {
             policy_eval: Histogram::new(&[0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.01]),
             time_to_decision: Histogram::new(&[0.01, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 86400.0]),
             expiry_lag: Histogram::new(&[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0]),
+            alerts: Default::default(),
+            device_rejections: AtomicU64::new(0),
+            enrollments: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
+            polls_waiting: AtomicI64::new(0),
         }
     }
 }
@@ -84,6 +100,12 @@ impl Metrics {
     pub fn outcome(&self, outcome: &str) {
         if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
             self.outcomes[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn alert(&self, kind: &str) {
+        if let Some(i) = ALERTS.iter().position(|k| *k == kind) {
+            self.alerts[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -117,6 +139,47 @@ impl Metrics {
             "Delay between a grant's not_after and its expiry by the server.",
             &mut out,
         );
+        self.render_devices(&mut out);
         out
+    }
+
+    fn render_devices(&self, out: &mut String) {
+        out.push_str("# HELP brevet_alerts_total Alerts raised, by kind.\n# TYPE brevet_alerts_total counter\n");
+        for (k, c) in ALERTS.iter().zip(&self.alerts) {
+            let _ = writeln!(
+                out,
+                "brevet_alerts_total{{kind=\"{k}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let counters = [
+            (
+                "brevet_grants_rejected_by_device_total",
+                "Grants a device refused to apply.",
+                &self.device_rejections,
+            ),
+            (
+                "brevet_device_enrollments_total",
+                "Devices enrolled.",
+                &self.enrollments,
+            ),
+            (
+                "brevet_device_cert_renewals_total",
+                "Device certificates renewed.",
+                &self.renewals,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP brevet_device_polls_waiting Device long-polls held open now.\n# TYPE brevet_device_polls_waiting gauge\nbrevet_device_polls_waiting {}",
+            self.polls_waiting.load(Ordering::Relaxed)
+        );
     }
 }

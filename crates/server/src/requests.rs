@@ -173,7 +173,7 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
         app.metrics.time_to_decision.observe(0.0);
     }
     if state == RequestState::Approved {
-        app.grants_changed();
+        app.grant_changed(&new.device);
     }
     fetch(app, &new.id).await
 }
@@ -243,7 +243,7 @@ pub async fn approve(
     if done {
         app.metrics.outcome("approved");
         observe_decision(app, &req, now);
-        app.grants_changed();
+        app.grant_changed(&req.device);
     }
     fetch(app, id).await
 }

@@ -2,6 +2,11 @@
 //!
 //! [`start`] binds, spawns the accept loop and the sweeper, and returns a [`Running`] handle;
 //! tests use it to run a real server in-process on a free port and to stop and restart it.
+//!
+//! People and devices share the port. A client certificate is optional in the handshake but,
+//! when sent, must chain to the Brevet CA (rustls checks that); the device name it carries is
+//! then attached to every request of that connection as a `DeviceIdentity` extension, which
+//! only the TLS layer can set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +17,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::app::App;
 use crate::clock::Clock;
 use crate::datadir::DataDir;
+use crate::devices::DeviceIdentity;
 use crate::{Error, http, sweeper};
 
 /// What to serve.
@@ -89,7 +96,12 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let router = http::router(app);
+    // Open connections end with the server: a stopped server must not keep answering from
+    // connections accepted before (its database is closed).
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connection tasks so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -99,12 +111,15 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = stopped.changed() => return,
+            _ = stopped.changed() => {
+                connections.abort_all();
+                return;
+            }
         };
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
         let router = router.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let stream =
                 match tokio::time::timeout(std::time::Duration::from_secs(10), tls.accept(tcp))
                     .await
@@ -116,7 +131,19 @@ async fn accept_loop(
                     }
                     Err(_) => return,
                 };
-            let service = TowerToHyperService::new(router);
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|leaf| DeviceIdentity::from_cert(leaf));
+            let service = router.map_request(move |mut req: axum::extract::Request<_>| {
+                if let Some(id) = &identity {
+                    req.extensions_mut().insert(id.clone());
+                }
+                req
+            });
+            let service = TowerToHyperService::new(service);
             if let Err(e) = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await

@@ -1,4 +1,5 @@
-//! The sweeper: ends grants at `not_after` and expires undecided requests.
+//! The sweeper: ends grants at `not_after`, expires undecided requests, and raises an alert for
+//! ended grants whose removal no device confirmed (`alerts`).
 //!
 //! It wakes at the next grant deadline (or every 250 ms at most, or when a new grant is stored),
 //! so a grant ends within a fraction of a second of `not_after`. On PostgreSQL several replicas
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::App;
-use crate::{grants, requests};
+use crate::{alerts, grants, requests};
 
 const MAX_SLEEP: Duration = Duration::from_millis(250);
 
@@ -31,9 +32,10 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// One pass: expire everything that is due. Public for tests.
+/// One pass: expire everything that is due and raise due alerts. Public for tests.
 pub async fn sweep_once(app: &App) -> Result<(), crate::Error> {
     while grants::expire_due(app).await? == 200 {}
     while requests::expire_due(app).await? == 100 {}
+    while alerts::raise_due(app).await? == alerts::BATCH {}
     Ok(())
 }

@@ -85,16 +85,16 @@ impl Tx {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Live grants whose `not_after` has passed, oldest first; other replicas skip the ones this
-    /// transaction holds.
-    pub async fn due_grants(&mut self, now: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+    /// Live grants whose `not_after` has passed, oldest first, as (id, not_after, device); other
+    /// replicas skip the ones this transaction holds.
+    pub async fn due_grants(&mut self, now: i64, limit: i64) -> Result<Vec<(String, i64, String)>> {
         let sql = match self.engine {
             Engine::Sqlite => {
-                "SELECT id, not_after FROM grants WHERE state IN ('issued', 'active')
+                "SELECT id, not_after, device FROM grants WHERE state IN ('issued', 'active')
                  AND not_after <= $1 ORDER BY not_after LIMIT $2"
             }
             Engine::Postgres => {
-                "SELECT id, not_after FROM grants WHERE state IN ('issued', 'active')
+                "SELECT id, not_after, device FROM grants WHERE state IN ('issued', 'active')
                  AND not_after <= $1 ORDER BY not_after LIMIT $2 FOR UPDATE SKIP LOCKED"
             }
         };
@@ -104,7 +104,13 @@ impl Tx {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("not_after")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("not_after")?,
+                    r.try_get("device")?,
+                ))
+            })
             .collect()
     }
 }

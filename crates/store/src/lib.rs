@@ -13,9 +13,12 @@
 //! head row serialises appends to the hash chain.
 
 mod audit;
+mod delivery;
 mod devices;
+mod enroll;
 mod error;
 mod grants;
+mod reports;
 mod requests;
 mod schema;
 mod sessions;
@@ -28,8 +31,11 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
+pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
 pub use error::Error;
 pub use grants::{GrantFilter, NewGrant};
+pub use reports::NewReport;
 pub use requests::{NewRequest, RequestFilter};
 pub use sessions::SessionRecord;
 pub use users::UserRecord;

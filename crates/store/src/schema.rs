@@ -90,7 +90,42 @@ const V1: &[&str] = &[
         (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1];
+/// Devices: one-time enrollment tokens, the client certificates the server still accepts, the
+/// latest scan per device, and the delivery/application/alert times of grants.
+const V2: &[&str] = &[
+    "CREATE TABLE enroll_tokens (
+        token_hash TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT)",
+    "CREATE TABLE device_certs (
+        fingerprint TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        not_after BIGINT NOT NULL,
+        issued_at BIGINT NOT NULL)",
+    "CREATE INDEX device_certs_by_device ON device_certs (device)",
+    "CREATE TABLE device_reports (
+        device TEXT PRIMARY KEY,
+        reported_at BIGINT NOT NULL,
+        agent_time TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        drift TEXT NOT NULL)",
+    "CREATE TABLE device_rejections (
+        device TEXT NOT NULL,
+        grant_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        recorded_at BIGINT NOT NULL,
+        PRIMARY KEY (device, grant_id, at))",
+    "ALTER TABLE grants ADD COLUMN applied_at BIGINT",
+    "ALTER TABLE grants ADD COLUMN alert_raised_at BIGINT",
+    "ALTER TABLE grants ADD COLUMN delivered_at BIGINT",
+    "CREATE INDEX grants_unconfirmed ON grants (ended_at)
+        WHERE delivered_at IS NOT NULL AND revocation_confirmed_at IS NULL
+          AND alert_raised_at IS NULL",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

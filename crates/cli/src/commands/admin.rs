@@ -9,7 +9,7 @@ use brevet_proto::validate;
 use super::Ctx;
 use crate::cli::{DeviceCommand, GroupCommand, UserCommand};
 use crate::error::Error;
-use crate::output::{Fields, Table, joined};
+use crate::output::{Fields, Table, joined, sanitize};
 
 pub(crate) fn user(ctx: &mut Ctx<'_>, command: UserCommand) -> Result<(), Error> {
     match command {
@@ -68,7 +68,32 @@ pub(crate) fn device(ctx: &mut Ctx<'_>, command: DeviceCommand) -> Result<(), Er
             let ds = ctx.client()?.devices()?;
             ctx.show(ds.as_slice(), device_table)
         }
+        DeviceCommand::EnrollToken { name } => {
+            validate::device_name(&name)?;
+            let t = ctx.client()?.enroll_token(&name)?;
+            ctx.show(&t, |out, t| {
+                writeln!(out, "{}", sanitize(&t.token))?;
+                Ok(())
+            })?;
+            if !ctx.global.json {
+                eprintln!(
+                    "brevet: the token enrolls `{}` once, until {}; on the device run \
+                     `brevet-agent enroll --server URL --ca FILE --token TOKEN`",
+                    sanitize(&t.device),
+                    sanitize(&t.expires_at)
+                );
+            }
+            Ok(())
+        }
+        DeviceCommand::Disable { name } => set_device_enabled(ctx, &name, false),
+        DeviceCommand::Enable { name } => set_device_enabled(ctx, &name, true),
     }
+}
+
+fn set_device_enabled(ctx: &mut Ctx<'_>, name: &str, enabled: bool) -> Result<(), Error> {
+    validate::device_name(name)?;
+    let d = ctx.client()?.set_device_enabled(name, enabled)?;
+    ctx.show(&d, device_fields)
 }
 
 fn set_enabled(ctx: &mut Ctx<'_>, name: &str, enabled: bool) -> Result<(), Error> {

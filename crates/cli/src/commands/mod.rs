@@ -8,6 +8,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod findings;
 mod grants;
 mod policy;
 mod requests;
@@ -47,6 +48,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Grant(c) => grants::show(ctx, c),
         Command::Revoke { id, reason } => grants::revoke(ctx, &id, &reason),
         Command::Done { id } => grants::done(ctx, &id),
+        Command::Findings { device } => findings::list(ctx, device.as_deref()),
         Command::Audit(c) => audit::run(ctx, c),
         Command::Policy(c) => policy::run(ctx, c),
         Command::Totp { uri } => totp::run(ctx, &uri),

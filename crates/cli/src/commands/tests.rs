@@ -133,6 +133,11 @@ fn parses_the_design_contract() {
             "device", "add", "web-01", "--tag", "env=prod", "--group", "web", "--os", "linux",
         ],
         &["device", "list"],
+        &["device", "enroll-token", "web-01"],
+        &["device", "disable", "web-01"],
+        &["device", "enable", "web-01"],
+        &["findings"],
+        &["findings", "--device", "web-01", "--json"],
         &["approve", ID, "--totp", "123456"],
         &["deny", ID, "--reason", "not during the freeze"],
         &["cancel", ID],
@@ -242,6 +247,16 @@ fn other_bad_inputs_are_refused_locally() {
             "invalid group name `../admins`",
         ),
         (&["device", "add", "web;rm"], "invalid device name `web;rm`"),
+        (
+            &["device", "enroll-token", "web;rm"],
+            "invalid device name `web;rm`",
+        ),
+        (&["device", "disable", "a b"], "invalid device name `a b`"),
+        (&["device", "enable", "../x"], "invalid device name `../x`"),
+        (
+            &["findings", "--device", "a/b"],
+            "invalid device name `a/b`",
+        ),
         (
             &["device", "add", "web-01", "--tag", "env"],
             "invalid tag `env`",

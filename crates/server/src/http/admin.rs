@@ -13,7 +13,7 @@ use serde_json::json;
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
-use crate::{Error, init};
+use crate::{Error, devices, init};
 
 pub async fn add_user(
     State(app): State<Arc<App>>,
@@ -204,4 +204,24 @@ pub async fn devices(
     _caller: Caller,
 ) -> Result<Json<Vec<DeviceView>>, Error> {
     Ok(Json(app.store.devices().await?))
+}
+
+pub async fn enable_device(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<DeviceView>, Error> {
+    Ok(Json(
+        devices::set_enabled(&app, &caller, &name, true).await?,
+    ))
+}
+
+pub async fn disable_device(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<DeviceView>, Error> {
+    Ok(Json(
+        devices::set_enabled(&app, &caller, &name, false).await?,
+    ))
 }

@@ -1,8 +1,12 @@
 //! The `/v1` JSON API over HTTPS. Handlers are thin: they extract, call the lifecycle modules,
 //! and return JSON. Errors become `{code, message}` bodies in one place ([`crate::Error`]).
+//! People authenticate with a bearer session ([`crate::auth::Caller`]); devices, on
+//! `/v1/device/*`, with the client certificate of their connection ([`crate::devices::Device`]).
 
 mod admin;
 mod audit;
+mod device;
+mod enroll;
 mod extract;
 mod grants;
 mod meta;
@@ -42,6 +46,15 @@ pub fn router(app: Arc<App>) -> Router {
             delete(admin::remove_group),
         )
         .route("/v1/devices", post(admin::add_device).get(admin::devices))
+        .route("/v1/devices/{name}/enable", post(admin::enable_device))
+        .route("/v1/devices/{name}/disable", post(admin::disable_device))
+        .route("/v1/devices/{name}/enroll-token", post(enroll::token))
+        .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/device/grants", get(device::grants))
+        .route("/v1/device/acks", post(device::acks))
+        .route("/v1/device/renew", post(device::renew))
+        .route("/v1/device/report", post(device::report))
+        .route("/v1/findings", get(device::findings))
         .route("/v1/audit", get(audit::list))
         .fallback(meta::not_found)
         .with_state(app)

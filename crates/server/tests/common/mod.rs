@@ -9,6 +9,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod device;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub struct Harness {
     pub server: Option<Running>,
     pub ca_pem: String,
     pub url: String,
+    server_port: Option<u16>,
     db_url: Option<String>,
     pg: Option<Postgres>,
     secrets: HashMap<String, Vec<u8>>,
@@ -95,6 +98,7 @@ impl Harness {
             clock: Arc::new(OffsetClock::default()),
             server: None,
             url: String::new(),
+            server_port: None,
             ca_pem,
             db_url,
             pg,
@@ -127,8 +131,10 @@ impl Harness {
     }
 
     fn boot(&mut self) {
+        // Restarts keep the port, so enrolled agents find the server again.
+        let port = self.server_port.unwrap_or(0);
         let opts = serve::Options {
-            listen: Some("127.0.0.1:0".into()),
+            listen: Some(format!("127.0.0.1:{port}")),
             db: self.db_url.clone(),
             clock: self.clock.clone(),
         };
@@ -137,6 +143,7 @@ impl Harness {
             .block_on(serve::start(&self.data(), opts))
             .expect("serve");
         self.url = running.url();
+        self.server_port = Some(running.addr.port());
         self.server = Some(running);
     }
 
@@ -206,6 +213,19 @@ impl Harness {
         totp::code_at(&self.secrets[user], (self.now() - secs_ago) as u64)
     }
 
+    /// A new device with its own key, not enrolled yet.
+    pub fn device(&self) -> device::TestDevice {
+        device::TestDevice::new(&self.url, &self.ca_pem)
+    }
+
+    /// A device enrolled as `name` with a token `admin` makes.
+    pub fn enrolled(&self, admin: &Client, name: &str) -> device::TestDevice {
+        let token = admin.enroll_token(name).expect("enroll token");
+        let mut d = self.device();
+        d.enroll(&token.token).expect("enroll");
+        d
+    }
+
     pub fn anonymous(&self) -> Client {
         Client::new(&self.url, &self.ca_pem, None).expect("client")
     }
@@ -273,6 +293,28 @@ pub fn ask(role: &str, duration: &str) -> CreateRequest {
         ticket: Some("CHG-1234".into()),
         reason: "patch openssl on web-01".into(),
         start: None,
+    }
+}
+
+/// The audit events of `kind`, oldest first.
+pub fn events(admin: &Client, kind: &str) -> Vec<brevet_proto::api::AuditEventView> {
+    admin
+        .audit(0, 10_000)
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+/// Polls `cond` every 50 ms for up to 5 s.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

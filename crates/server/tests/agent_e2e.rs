@@ -1,0 +1,202 @@
+//! End to end: `brevetd` + an enrolled `brevet-agent` process over mutual TLS, enforcing in a
+//! sandbox root (`--root`). Grants appear and disappear as drop-ins; tampered grants are refused
+//! and reported; a grant ends on time on the device even when the server is dead.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use brevet_proto::api::GrantState;
+use common::*;
+
+/// A sandboxed agent process enrolled as `device`.
+struct SandboxAgent {
+    child: Child,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SandboxAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self._dir.path().join("agent.log")).unwrap_or_default();
+            eprintln!("--- agent log ---\n{log}--- end of agent log ---");
+        }
+    }
+}
+
+impl SandboxAgent {
+    fn start(h: &Harness, admin: &brevet_cli::client::Client, device: &str) -> SandboxAgent {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        make_root(&root);
+        let state = dir.path().join("state");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &h.ca_pem).unwrap();
+        let token = admin.enroll_token(device).expect("enroll token").token;
+        let agent = brevet_testkit::workspace_bin("brevet-agent");
+        let out = Command::new(&agent)
+            .args(["enroll", "--server", &h.url, "--ca"])
+            .arg(&ca)
+            .args(["--token", &token, "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "enroll: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The token is spent.
+        let again = Command::new(&agent)
+            .args(["enroll", "--server", &h.url, "--ca"])
+            .arg(&ca)
+            .args(["--token", &token, "--state-dir"])
+            .arg(dir.path().join("state2"))
+            .output()
+            .unwrap();
+        assert!(!again.status.success(), "a token works once");
+        let child = Command::new(&agent)
+            .args(["run", "--reconcile-interval", "1", "--state-dir"])
+            .arg(&state)
+            .arg("--root")
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        SandboxAgent {
+            child,
+            root,
+            _dir: dir,
+        }
+    }
+
+    fn drop_in(&self, grant_id: &str) -> PathBuf {
+        self.root
+            .join("etc/sudoers.d")
+            .join(format!("brevet_{}", grant_id.replace('-', "")))
+    }
+}
+
+/// A minimal endpoint tree: accounts, groups, sudoers, sudo's timestamp dir.
+fn make_root(root: &Path) {
+    std::fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
+    std::fs::create_dir_all(root.join("run/sudo/ts")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nsudo:x:27:\nalice:x:1000:\nbob:x:1001:\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/sudoers"),
+        "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
+    )
+    .unwrap();
+}
+
+fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "{what}: not within {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+both_engines!(grants_reach_the_device_and_leave_it, |mut h: Harness| {
+    let c = h.cast();
+    let agent = SandboxAgent::start(&h, &c.admin, "web-01");
+
+    let r = pending(&c.alice, "pkg-update");
+    let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let file = agent.drop_in(&g);
+    wait_until("drop-in installed", 5, || file.exists());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("Defaults:alice timestamp_timeout=0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/usr/bin/apt-get update, /usr/bin/apt-get upgrade"),
+        "{text}"
+    );
+    wait_until("grant active on the server", 5, || {
+        c.alice.grant(&g).unwrap().state == GrantState::Active
+    });
+
+    // Revocation: the drop-in and the user's sudo timestamp go; the server hears of it.
+    std::fs::write(agent.root.join("run/sudo/ts/alice"), b"ts").unwrap();
+    c.bob.revoke(&g, "change window closed").unwrap();
+    wait_until("drop-in removed", 5, || !file.exists());
+    assert!(
+        !agent.root.join("run/sudo/ts/alice").exists(),
+        "timestamp record deleted"
+    );
+    wait_until("removal confirmed", 5, || {
+        c.alice.grant(&g).unwrap().revocation_confirmed_at.is_some()
+    });
+
+    // `done` ends it too.
+    let r = pending(&c.alice, "pkg-update");
+    let g2 = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let file2 = agent.drop_in(&g2);
+    wait_until("second drop-in", 5, || file2.exists());
+    // A drop-in deleted by hand comes back; a stray brevet_ file is removed.
+    std::fs::remove_file(&file2).unwrap();
+    let stray = agent
+        .root
+        .join("etc/sudoers.d/brevet_00000000000000000000000000000000");
+    std::fs::write(&stray, "alice ALL=(ALL) NOPASSWD: ALL\n").unwrap();
+    wait_until("restored", 5, || file2.exists());
+    wait_until("stray removed", 5, || !stray.exists());
+    c.alice.done(&g2).unwrap();
+    wait_until("done removes it", 5, || !file2.exists());
+
+    // Expiry at not_after.
+    let r = c.alice.create_request(&ask("short", "2s")).unwrap();
+    let g3 = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let file3 = agent.drop_in(&g3);
+    wait_until("short grant installed", 5, || file3.exists());
+    wait_until("short grant expired on the device", 5, || !file3.exists());
+});
+
+both_engines!(
+    the_device_ends_grants_when_the_server_is_dead,
+    |mut h: Harness| {
+        let c = h.cast();
+        let agent = SandboxAgent::start(&h, &c.admin, "web-01");
+        let r = c.alice.create_request(&ask("short", "3s")).unwrap();
+        let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        let na = brevet_proto::timefmt::parse_rfc3339("na", &c.alice.grant(&g).unwrap().not_after)
+            .unwrap();
+        let file = agent.drop_in(&g);
+        wait_until("installed", 5, || file.exists());
+        h.stop();
+        wait_until("removed with the server down", 6, || !file.exists());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(now >= na, "removed before not_after");
+        // The server comes back and hears the removal (queued on the device).
+        h.restart_after_stop();
+        let admin = h.login("admin");
+        wait_until("removal confirmed after the outage", 20, || {
+            admin.grant(&g).unwrap().revocation_confirmed_at.is_some()
+        });
+    }
+);
