@@ -200,3 +200,111 @@ both_engines!(
         });
     }
 );
+
+/// Somebody with database access (not the grant key) tries to get a grant onto web-01. The
+/// agent checks every grant against the key it pinned and refuses, and the server hears why.
+both_engines!(
+    tampered_grants_are_refused_and_reported,
+    |mut h: Harness| {
+        let c = h.cast();
+        c.admin
+            .add_device(&brevet_proto::api::AddDevice {
+                name: "web-02".into(),
+                tags: Default::default(),
+                groups: vec![],
+                os: None,
+            })
+            .unwrap();
+        // Expired: a genuine web-01 grant that ended before the agent ever saw it, brought back to
+        // life in the database.
+        let r = c.alice.create_request(&ask("short", "1s")).unwrap();
+        let expired = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        wait_until("grant expired", 5, || {
+            c.alice.grant(&expired).unwrap().state == GrantState::Expired
+        });
+        h.sql(&format!(
+        "UPDATE grants SET state = 'issued', not_after = not_after + 3600 WHERE id = '{expired}'"
+    ));
+        let agent = SandboxAgent::start(&h, &c.admin, "web-01");
+        let on_web02 = |role: &str, duration: &str| {
+            let mut body = ask(role, duration);
+            body.device = "web-02".into();
+            let r = c.alice.create_request(&body).unwrap();
+            c.bob.approve(&r.id, None).unwrap().grant_id.unwrap()
+        };
+        // Wrong device: a genuine grant for web-02, re-pointed at web-01 in the database.
+        let wrong_device = on_web02("pkg-update", "30m");
+        h.sql(&format!(
+            "UPDATE grants SET device = 'web-01' WHERE id = '{wrong_device}'"
+        ));
+        // Forged: the signature replaced.
+        let forged = on_web02("pkg-update", "30m");
+        let zeros = "A".repeat(86) + "==";
+        h.sql(&format!(
+            "UPDATE grants SET device = 'web-01', sig = '{zeros}' WHERE id = '{forged}'"
+        ));
+        // Tampered: the document edited to name web-01 and `ALL`, the signature kept.
+        let tampered = on_web02("pkg-update", "30m");
+        h.sql(&format!(
+        "UPDATE grants SET device = 'web-01', doc = REPLACE(REPLACE(doc, '\"web-02\"', '\"web-01\"'), '\"/usr/bin/apt-get update\",\"/usr/bin/apt-get upgrade\"', '\"ALL\"') WHERE id = '{tampered}'"
+    ));
+        // A genuine grant for web-01 wakes the agent; it gets all five and applies only that one.
+        let r = pending(&c.alice, "pkg-update");
+        let good = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        wait_until("genuine grant applied", 5, || agent.drop_in(&good).exists());
+        let reasons = |admin: &brevet_cli::client::Client| -> Vec<(String, String)> {
+            events(admin, "grant.rejected_by_device")
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.subject,
+                        e.data["reason"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        wait_until("four rejections reported", 5, || {
+            reasons(&c.admin).len() >= 4
+        });
+        let got = reasons(&c.admin);
+        for (id, why) in [
+            (&wrong_device, "device"),
+            (&forged, "signature"),
+            (&tampered, "signature"),
+            (&expired, "expired"),
+        ] {
+            assert!(
+                got.iter().any(|(g, r)| g == id && r.contains(why)),
+                "{id} not refused for {why}: {got:?}"
+            );
+            assert!(!agent.drop_in(id).exists(), "{id} was installed");
+        }
+        let installed: Vec<_> = std::fs::read_dir(agent.root.join("etc/sudoers.d"))
+            .unwrap()
+            .collect();
+        assert_eq!(installed.len(), 1, "only the genuine grant is in force");
+
+        // Replay: the genuine grant, once removed, is never applied again.
+        c.bob.revoke(&good, "done with it").unwrap();
+        wait_until("removed", 5, || !agent.drop_in(&good).exists());
+        wait_until("confirmed", 5, || {
+            c.alice
+                .grant(&good)
+                .unwrap()
+                .revocation_confirmed_at
+                .is_some()
+        });
+        h.sql(&format!(
+            "UPDATE grants SET state = 'issued' WHERE id = '{good}'"
+        ));
+        let r = pending(&c.alice, "pkg-update");
+        let next = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        wait_until("next grant applied", 5, || agent.drop_in(&next).exists());
+        wait_until("replay refused", 5, || {
+            reasons(&c.admin)
+                .iter()
+                .any(|(g, r)| g == &good && r.contains("replay"))
+        });
+        assert!(!agent.drop_in(&good).exists());
+    }
+);

@@ -180,6 +180,23 @@ impl Harness {
         self.passwords.insert(user.into(), password.into());
     }
 
+    /// Runs one SQL statement against the server's database, as an attacker with database
+    /// access would (the server is not told).
+    pub fn sql(&self, statement: &str) {
+        let url = self.db_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data().root.join("brevet.db").display())
+        });
+        self.rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            pool.close().await;
+        });
+    }
+
     pub fn password(&self, user: &str) -> String {
         self.passwords[user].clone()
     }
