@@ -1,1 +1,203 @@
-fn main() {}
+//! `brevet-bench`: the measurements behind BENCHMARKS.md. Run it in release, after building the
+//! server it spawns:
+//!
+//! ```text
+//! cargo build --release -p brevet-bench -p brevet-server
+//! cargo run --release -p brevet-bench -- all
+//! ```
+//!
+//! `cedar` times policy decisions in-process; `cycles` drives a real `brevetd` child process
+//! over HTTPS on SQLite or PostgreSQL; `all` runs the three and prints a Markdown table. The
+//! exit status is non-zero when anything failed, including a single failed cycle.
+
+mod cedar;
+mod cycles;
+mod load;
+mod procfs;
+mod server_proc;
+mod stats;
+
+use std::process::ExitCode;
+
+use cedar::CedarReport;
+use cycles::{CyclesReport, Db};
+
+const USAGE: &str = "usage:
+  brevet-bench cedar [--n N]                       (default 100000)
+  brevet-bench cycles --db sqlite|postgres [--seconds S] [--workers W]   (default 10, 8)
+  brevet-bench all [--n N] [--seconds S] [--workers W]";
+
+/// Decision latency target: p99 at most this many microseconds.
+const TARGET_DECISION_P99_US: f64 = 100.0;
+/// Throughput target on SQLite: at least this many cycles per second.
+const TARGET_SQLITE_CYCLES: f64 = 500.0;
+
+enum Command {
+    Cedar { n: usize },
+    Cycles(cycles::Options),
+    All { n: usize, opts: cycles::Options },
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("brevet-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("brevet-bench: some cycles failed; see `first failure` above");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("brevet-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    let (sub, rest) = args.split_first().ok_or("no subcommand given")?;
+    let mut n = 100_000;
+    let mut db = None;
+    let mut opts = cycles::Options {
+        db: Db::Sqlite,
+        seconds: 10,
+        workers: 8,
+    };
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("`{flag}` takes a whole number, not `{value}`"))
+        };
+        match (sub.as_str(), flag.as_str()) {
+            ("cedar" | "all", "--n") => n = number()?,
+            ("cycles" | "all", "--seconds") => opts.seconds = number()? as u64,
+            ("cycles" | "all", "--workers") => opts.workers = number()?,
+            ("cycles", "--db") => {
+                db = Some(match value.as_str() {
+                    "sqlite" => Db::Sqlite,
+                    "postgres" => Db::Postgres,
+                    other => {
+                        return Err(format!(
+                            "unknown database `{other}`: use `sqlite` or `postgres`"
+                        ));
+                    }
+                });
+            }
+            _ => return Err(format!("`{sub}` takes no option `{flag}`")),
+        }
+    }
+    match sub.as_str() {
+        "cedar" => Ok(Command::Cedar { n }),
+        "cycles" => {
+            opts.db = db.ok_or("`cycles` needs `--db sqlite` or `--db postgres`")?;
+            Ok(Command::Cycles(opts))
+        }
+        "all" => Ok(Command::All { n, opts }),
+        other => Err(format!("unknown subcommand `{other}`")),
+    }
+}
+
+/// Runs `command`; `Ok(false)` when every step ran but some cycles failed.
+fn run(command: Command) -> Result<bool, String> {
+    match command {
+        Command::Cedar { n } => {
+            cedar::run(n)?.print();
+            Ok(true)
+        }
+        Command::Cycles(opts) => {
+            let brevetd = brevet_testkit::workspace_bin("brevetd");
+            match cycles::run(&brevetd, opts)? {
+                Some(report) => {
+                    report.print();
+                    Ok(report.failures == 0)
+                }
+                None => Ok(true),
+            }
+        }
+        Command::All { n, opts } => {
+            let brevetd = brevet_testkit::workspace_bin("brevetd");
+            let cedar = cedar::run(n)?;
+            cedar.print();
+            println!();
+            let mut reports = Vec::new();
+            for db in [Db::Sqlite, Db::Postgres] {
+                if let Some(r) = cycles::run(&brevetd, cycles::Options { db, ..opts })? {
+                    r.print();
+                    reports.push(r);
+                }
+                println!();
+            }
+            print_table(&cedar, &reports);
+            Ok(reports.iter().all(|r| r.failures == 0))
+        }
+    }
+}
+
+/// The Markdown table for BENCHMARKS.md.
+fn print_table(cedar: &CedarReport, reports: &[CyclesReport]) {
+    use stats::{mib, ms, us};
+    let met = |ok: bool| if ok { "met" } else { "**missed**" };
+    let l = &cedar.latency;
+    let p99_us = l.p99.as_secs_f64() * 1e6;
+    println!("| Measure | Result | Target |");
+    println!("|---|---|---|");
+    println!(
+        "| Cedar decision latency, p50 / p99 / max | {} / {} / {} µs | p99 ≤ {TARGET_DECISION_P99_US} µs: {} |",
+        us(l.p50),
+        us(l.p99),
+        us(l.max),
+        met(p99_us <= TARGET_DECISION_P99_US)
+    );
+    println!(
+        "| Cedar decisions per second, one thread | {:.0} | |",
+        cedar.per_second
+    );
+    for r in reports {
+        let db = r.opts.db.name();
+        let target = if r.opts.db == Db::Sqlite {
+            format!(
+                "≥ {TARGET_SQLITE_CYCLES} cycles/s: {}",
+                met(r.per_second() >= TARGET_SQLITE_CYCLES)
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "| Request → approve cycles per second, {db} ({} workers, {} s) | {:.1} ({} cycles, {} failed) | {target} |",
+            r.opts.workers,
+            r.opts.seconds,
+            r.per_second(),
+            r.cycle.count,
+            r.failures
+        );
+        println!(
+            "| Cycle latency, {db}, p50 / p99 | {} / {} ms | |",
+            ms(r.cycle.p50),
+            ms(r.cycle.p99)
+        );
+        println!(
+            "| brevetd RSS, {db}: idle after start / after setup ({} logins) / peak under load | {} / {} / {} MiB | |",
+            2 * r.opts.workers + 1,
+            mib(r.rss_idle_kib),
+            mib(r.rss_ready_kib),
+            mib(r.rss_peak_kib)
+        );
+        println!(
+            "| CPU during the {db} load: brevetd / PostgreSQL / bench clients / other processes | {:.2} / {:.2} / {:.2} / {:.2} cores of {:.1} | |",
+            r.cpu.server.0 + r.cpu.server.1,
+            r.cpu.postgres,
+            r.cpu.bench.0 + r.cpu.bench.1,
+            r.cpu.other(),
+            r.cpu.cores
+        );
+    }
+}

@@ -201,8 +201,8 @@ both_engines!(
     }
 );
 
-/// Somebody with database access (not the grant key) tries to get a grant onto web-01. The
-/// agent checks every grant against the key it pinned and refuses, and the server hears why.
+// Somebody with database access (not the grant key) tries to get a grant onto web-01. The
+// agent checks every grant against the key it pinned and refuses, and the server hears why.
 both_engines!(
     tampered_grants_are_refused_and_reported,
     |mut h: Harness| {
