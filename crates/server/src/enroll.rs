@@ -39,8 +39,18 @@ pub async fn create_enroll_token(
     name: &str,
 ) -> Result<EnrollToken, Error> {
     caller.require_admin()?;
+    issue_token(&app.store, app.clock.now(), name, caller.name()).await
+}
+
+/// Issues and records (hashed) a one-time enrollment token for an enabled device.
+pub async fn issue_token(
+    store: &brevet_store::Store,
+    now: i64,
+    name: &str,
+    actor: &str,
+) -> Result<EnrollToken, Error> {
     let name = validate::device_name(name)?;
-    let device = app.store.device(&name).await?.ok_or_else(|| {
+    let device = store.device(&name).await?.ok_or_else(|| {
         Error::NotFound(format!(
             "unknown device `{name}`: add it with `brevet device add`"
         ))
@@ -50,15 +60,14 @@ pub async fn create_enroll_token(
             "device `{name}` is disabled: enable it first with `brevet device enable {name}`"
         )));
     }
-    let now = app.clock.now();
     let expires_at = now + ENROLL_TOKEN_TTL;
     let secret = token::new_token("bve_");
-    let mut tx = app.store.begin().await?;
+    let mut tx = store.begin().await?;
     tx.insert_enroll_token(&token::hash_token(&secret), &name, now, expires_at)
         .await?;
     tx.audit(
         "device.enroll_token_created",
-        caller.name(),
+        actor,
         &name,
         json!({ "expires_at": rfc3339(expires_at) }),
         now,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use brevet_server::datadir::DataDir;
-use brevet_server::{Error, clock, init, quickstart, serve};
+use brevet_server::{Error, clock, demo_agent, init, quickstart, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -149,6 +149,7 @@ async fn run(command: Command) -> Result<(), Error> {
                 },
             )
             .await?;
+            let agent = start_demo_agent(&dir, &running.url(), demo.as_ref());
             if let Some(demo) = demo {
                 if json {
                     println!(
@@ -163,8 +164,52 @@ async fn run(command: Command) -> Result<(), Error> {
                 eprintln!("brevetd: serving {}", running.url());
             }
             wait_for_signal().await;
+            drop(agent);
             running.stop().await;
             Ok(())
+        }
+    }
+}
+
+/// Starts the sandboxed demo agent (enrolling it on first run). Without the agent binary the
+/// demo still works; grants are then only visible through the API.
+fn start_demo_agent(
+    dir: &DataDir,
+    url: &str,
+    demo: Option<&quickstart::Demo>,
+) -> Option<demo_agent::DemoAgent> {
+    let Some(bin) = demo_agent::agent_binary() else {
+        eprintln!(
+            "brevetd: brevet-agent is not next to brevetd (run `cargo build --release`); the demo runs without an agent"
+        );
+        return None;
+    };
+    let enrolled = dir.root.join("agent-state/enrollment.json").exists();
+    let token = demo.map(|d| d.enroll_token.as_str());
+    if !enrolled && token.is_none() {
+        eprintln!(
+            "brevetd: the demo agent was never enrolled; delete the demo directory for a fresh one"
+        );
+        return None;
+    }
+    match demo_agent::start(
+        &bin,
+        &dir.root,
+        url,
+        &dir.ca_cert(),
+        token.filter(|_| !enrolled),
+    ) {
+        Ok(agent) => {
+            eprintln!(
+                "brevetd: sandboxed agent enforcing in {} (log: {})",
+                agent.root.display(),
+                agent.log.display()
+            );
+            Some(agent)
+        }
+        Err(e) => {
+            eprintln!("brevetd: the demo agent did not start: {e}");
+            None
         }
     }
 }

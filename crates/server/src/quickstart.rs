@@ -31,6 +31,9 @@ pub struct DemoUser {
 #[derive(Debug, Serialize)]
 pub struct Demo {
     pub init: InitOutput,
+    /// Spent by the demo agent's enrollment right after the server starts.
+    #[serde(skip)]
+    pub enroll_token: String,
     pub users: Vec<DemoUser>,
     pub device: String,
 }
@@ -72,8 +75,12 @@ pub async fn prepare(dir: &DataDir, listen: &str) -> Result<Demo, Error> {
     )
     .await?;
     tx.commit().await?;
+    let names: Vec<&str> = DEMO_USERS.iter().map(|(n, _)| *n).collect();
+    crate::demo_agent::make_root(&dir.root.join("sandbox"), &names)?;
+    let token = crate::enroll::issue_token(&store, now, DEMO_DEVICE, "quickstart").await?;
     store.close().await;
     Ok(Demo {
+        enroll_token: token.token,
         init,
         users,
         device: DEMO_DEVICE.into(),
@@ -114,7 +121,10 @@ Add each TOTP URI to an authenticator app (or compute a code with `{brevet} totp
   {brevet} requests --pending
   {brevet} approve REQUEST_ID
   {brevet} grants --active
+  cat {data}/sandbox/etc/sudoers.d/brevet_*      # the sandboxed agent's drop-in (log: {data}/agent.log)
+  {brevet} done GRANT_ID                          # and watch it disappear
 "#,
+        data = demo.init.data_dir,
         dev = demo.device
     ));
     out
