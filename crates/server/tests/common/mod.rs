@@ -51,6 +51,12 @@ max_duration = "4h"
 approvals = 2
 ticket = "required"
 
+[roles.ops-group]
+groups = ["brevetops"]
+max_duration = "1h"
+approvals = 1
+ticket = "optional"
+
 [roles.short]
 commands = ["/usr/bin/id"]
 max_duration = "1h"

@@ -1,0 +1,101 @@
+//! Group-type roles with the real `gpasswd`, as root inside a private mount namespace over a
+//! copy of `/etc`: the user joins the group for the grant and leaves it at the end.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use brevet_testkit::MountNamespace;
+use common::*;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: not within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn group_grants_join_and_leave_with_gpasswd() {
+    let test = "group_grants_join_and_leave_with_gpasswd";
+    let ns = match MountNamespace::start() {
+        Ok(ns) => ns,
+        Err(why) => return brevet_testkit::skip(test, &why),
+    };
+    if !ns.sh("command -v gpasswd").status.success() {
+        return brevet_testkit::skip(test, "gpasswd is not installed");
+    }
+    let Some(mut h) = Harness::start(Db::Sqlite, test) else {
+        return;
+    };
+    let c = h.cast();
+    ns.sh_ok("useradd -M -s /bin/sh alice && groupadd brevetops");
+    let state = ns.scratch().join("agent-state");
+    let ca = ns.scratch().join("ca.pem");
+    std::fs::write(&ca, &h.ca_pem).unwrap();
+    let token = c.admin.enroll_token("web-01").unwrap().token;
+    let bin = brevet_testkit::workspace_bin("brevet-agent");
+    let out = ns
+        .command(&bin)
+        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
+        .arg(&ca)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _agent = Kill(
+        ns.command(&bin)
+            .args(["run", "--reconcile-interval", "1", "--state-dir"])
+            .arg(&state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let member = || {
+        ns.sh_ok("getent group brevetops")
+            .trim_end()
+            .ends_with(":alice")
+    };
+    assert!(!member());
+    let r = c.alice.create_request(&ask("ops-group", "30m")).unwrap();
+    let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    wait_until("alice joined brevetops", member);
+    assert!(
+        ns.sh(&format!("ls /etc/sudoers.d/brevet_{}", g.replace('-', "")))
+            .status
+            .code()
+            != Some(0),
+        "a group-only role writes no drop-in"
+    );
+    c.alice.done(&g).unwrap();
+    wait_until("alice left brevetops", || !member());
+    wait_until("removal confirmed", || {
+        c.alice.grant(&g).unwrap().revocation_confirmed_at.is_some()
+    });
+    assert!(
+        !std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .contains("brevetops"),
+        "host untouched"
+    );
+}
