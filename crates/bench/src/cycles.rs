@@ -307,7 +307,8 @@ impl CyclesReport {
         let c = &self.cpu;
         println!(
             "  CPU during load, in cores of {:.1}: whole machine {:.2}; brevetd {:.2} \
-             (user {:.2}, system {:.2}), PostgreSQL {:.2}, bench clients {:.2}, other {:.2}",
+             (user {:.2}, system {:.2}), PostgreSQL {:.2}, bench clients {:.2}, \
+             kernel threads and interrupts {:.2}, other {:.2}",
             c.cores,
             c.machine,
             c.server.0 + c.server.1,
@@ -315,6 +316,7 @@ impl CyclesReport {
             c.server.1,
             c.postgres,
             c.bench.0 + c.bench.1,
+            c.kernel,
             c.other()
         );
         if c.other() > NOISE_CORES {

@@ -20,6 +20,8 @@ pub(crate) struct CpuUse {
     pub(crate) bench: (f64, f64),
     /// Every process named `postgres`.
     pub(crate) postgres: f64,
+    /// Kernel threads and interrupts (disk writeback, loopback networking).
+    pub(crate) kernel: f64,
     /// The whole machine (everything but idle and I/O wait).
     pub(crate) machine: f64,
     /// The machine's cores, as `/proc/stat` counted them over the interval.
@@ -27,11 +29,11 @@ pub(crate) struct CpuUse {
 }
 
 impl CpuUse {
-    /// Cores used by processes other than `brevetd`, PostgreSQL and this one (and by the kernel
-    /// outside them): other work on the machine, which makes the figures unrepresentative.
+    /// Cores used by anything but `brevetd`, PostgreSQL, this process, kernel threads and
+    /// interrupts: other work on the machine, which makes the figures unrepresentative.
     pub(crate) fn other(&self) -> f64 {
-        (self.machine - self.server.0 - self.server.1 - self.bench.0 - self.bench.1 - self.postgres)
-            .max(0.0)
+        let ours = self.server.0 + self.server.1 + self.bench.0 + self.bench.1;
+        (self.machine - ours - self.postgres - self.kernel).max(0.0)
     }
 }
 
@@ -147,12 +149,13 @@ fn worker(pair: &Pair, deadline: Instant) -> Recorded {
     rec
 }
 
-/// CPU seconds so far: the server, this process, and the machine (busy, total).
+/// CPU seconds so far, by whom.
 struct CpuSnapshot {
     server: (f64, f64),
     bench: (f64, f64),
     postgres: f64,
-    machine: (f64, f64),
+    kernel_threads: f64,
+    machine: procfs::MachineCpu,
 }
 
 impl CpuSnapshot {
@@ -160,22 +163,31 @@ impl CpuSnapshot {
         CpuSnapshot {
             server: procfs::cpu_secs(Some(pid)).unwrap_or_default(),
             bench: procfs::cpu_secs(None).unwrap_or_default(),
-            postgres: procfs::cpu_secs_named("postgres"),
-            machine: procfs::machine_cpu_secs().unwrap_or((0.0, 0.0)),
+            postgres: procfs::postgres_cpu_secs(),
+            kernel_threads: procfs::kernel_threads_cpu_secs(),
+            machine: procfs::machine_cpu_secs().unwrap_or_default(),
         }
     }
 
     fn since(&self, before: &CpuSnapshot, wall: Duration) -> CpuUse {
         let wall = wall.as_secs_f64().max(1e-9);
-        let total = self.machine.1 - before.machine.1;
-        let rate =
-            |now: (f64, f64), then: (f64, f64)| ((now.0 - then.0) / wall, (now.1 - then.1) / wall);
+        // Processes that exited meanwhile make a sum shrink: never below zero.
+        let rate = |now: f64, then: f64| ((now - then) / wall).max(0.0);
+        let (m, m0) = (&self.machine, &before.machine);
         CpuUse {
-            server: rate(self.server, before.server),
-            bench: rate(self.bench, before.bench),
-            postgres: ((self.postgres - before.postgres) / wall).max(0.0),
-            machine: (self.machine.0 - before.machine.0) / wall,
-            cores: total / wall,
+            server: (
+                rate(self.server.0, before.server.0),
+                rate(self.server.1, before.server.1),
+            ),
+            bench: (
+                rate(self.bench.0, before.bench.0),
+                rate(self.bench.1, before.bench.1),
+            ),
+            postgres: rate(self.postgres, before.postgres),
+            kernel: rate(self.kernel_threads, before.kernel_threads)
+                + rate(m.interrupts, m0.interrupts),
+            machine: rate(m.busy, m0.busy),
+            cores: rate(m.total, m0.total),
         }
     }
 }

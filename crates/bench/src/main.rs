@@ -192,10 +192,11 @@ fn print_table(cedar: &CedarReport, reports: &[CyclesReport]) {
             mib(r.rss_peak_kib)
         );
         println!(
-            "| CPU during the {db} load: brevetd / PostgreSQL / bench clients / other processes | {:.2} / {:.2} / {:.2} / {:.2} cores of {:.1} | |",
+            "| CPU during the {db} load: brevetd / PostgreSQL / bench clients / kernel / other | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} cores of {:.1} | |",
             r.cpu.server.0 + r.cpu.server.1,
             r.cpu.postgres,
             r.cpu.bench.0 + r.cpu.bench.1,
+            r.cpu.kernel,
             r.cpu.other(),
             r.cpu.cores
         );

@@ -1,5 +1,5 @@
 //! What the benchmark reads from `/proc`: a process's resident memory and CPU time, and the
-//! machine's CPU time, to say where the cycle time went.
+//! machine's CPU time, to say where the cycle time went and whether other work disturbed a run.
 //!
 //! CPU times are in clock ticks of 1/100 s (`USER_HZ`, fixed at 100 by the Linux ABI on the
 //! architectures we run on).
@@ -16,56 +16,94 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// One process's `/proc/PID/stat`, the fields we use.
+struct Stat {
+    comm: String,
+    ppid: u32,
+    user: f64,
+    system: f64,
+}
+
+fn stat(path: &str) -> Option<Stat> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: it
+    // ends at the last `)`.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Stat {
+        comm,
+        ppid: fields.get(1)?.parse().ok()?,
+        user: ticks(11)? as f64 * TICK_SECS,
+        system: ticks(12)? as f64 * TICK_SECS,
+    })
+}
+
 /// (user, system) CPU seconds used so far by `pid` (all its threads), or by this process when
 /// `pid` is `None`.
 pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<(f64, f64)> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".to_owned(),
+    let s = match pid {
+        Some(pid) => stat(&format!("/proc/{pid}/stat"))?,
+        None => stat("/proc/self/stat")?,
     };
-    let stat = std::fs::read_to_string(path).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from the last `)`.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime as f64 * TICK_SECS, stime as f64 * TICK_SECS))
+    Some((s.user, s.system))
 }
 
-/// User plus system CPU seconds used so far by every process whose command name is `comm`
-/// (processes that exited are not counted).
-pub(crate) fn cpu_secs_named(comm: &str) -> f64 {
+/// CPU seconds used so far by the live processes that `wanted(pid, comm, ppid)` picks.
+fn cpu_secs_where(wanted: impl Fn(u32, &str, u32) -> bool) -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-        })
-        .filter_map(|pid| cpu_secs(Some(pid)))
-        .map(|(user, system)| user + system)
+        .filter_map(|pid| Some((pid, stat(&format!("/proc/{pid}/stat"))?)))
+        .filter(|(pid, s)| wanted(*pid, &s.comm, s.ppid))
+        .map(|(_, s)| s.user + s.system)
         .sum()
 }
 
-/// The machine's CPU time so far, in seconds: (busy, total) summed over all cores.
-pub(crate) fn machine_cpu_secs() -> Option<(f64, f64)> {
+/// CPU seconds used so far by every live process named `postgres`.
+pub(crate) fn postgres_cpu_secs() -> f64 {
+    cpu_secs_where(|_, comm, _| comm == "postgres")
+}
+
+/// CPU seconds used so far by live kernel threads (`kthreadd`, pid 2, and its children): disk
+/// writeback and the like, done on behalf of whoever wrote.
+pub(crate) fn kernel_threads_cpu_secs() -> f64 {
+    cpu_secs_where(|pid, _, ppid| pid == 2 || ppid == 2)
+}
+
+/// The machine's CPU time so far, in seconds summed over all cores.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MachineCpu {
+    /// Everything but idle and I/O wait.
+    pub(crate) busy: f64,
+    pub(crate) total: f64,
+    /// Hard and soft interrupts (loopback networking is mostly soft interrupts), which are not
+    /// charged to any process.
+    pub(crate) interrupts: f64,
+}
+
+pub(crate) fn machine_cpu_secs() -> Option<MachineCpu> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal
     let v: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .take(8)
         .map(|x| x.parse().unwrap_or(0))
         .collect();
-    // user nice system idle iowait irq softirq steal
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
     let total: u64 = v.iter().sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    Some((
-        total.saturating_sub(idle) as f64 * TICK_SECS,
-        total as f64 * TICK_SECS,
-    ))
+    Some(MachineCpu {
+        busy: total.saturating_sub(at(3) + at(4)) as f64 * TICK_SECS,
+        total: total as f64 * TICK_SECS,
+        interrupts: (at(5) + at(6)) as f64 * TICK_SECS,
+    })
 }
 
 #[cfg(test)]
@@ -73,10 +111,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_this_process() {
+    fn reads_this_process_and_the_machine() {
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
         assert!(cpu_secs(None).is_some());
-        let (busy, total) = machine_cpu_secs().expect("/proc/stat");
-        assert!(total >= busy && total > 0.0);
+        let me = stat("/proc/self/stat").expect("own stat");
+        assert!(!me.comm.is_empty() && me.ppid > 0);
+        let m = machine_cpu_secs().expect("/proc/stat");
+        assert!(m.total >= m.busy && m.busy >= m.interrupts && m.total > 0.0);
     }
 }
