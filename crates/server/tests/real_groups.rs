@@ -99,3 +99,86 @@ fn group_grants_join_and_leave_with_gpasswd() {
         "host untouched"
     );
 }
+
+#[test]
+fn enforce_mode_removes_standing_admins_but_not_the_allowed() {
+    let test = "enforce_mode_removes_standing_admins_but_not_the_allowed";
+    let ns = match MountNamespace::start() {
+        Ok(ns) => ns,
+        Err(why) => return brevet_testkit::skip(test, &why),
+    };
+    if !ns
+        .sh("command -v gpasswd && command -v visudo")
+        .status
+        .success()
+    {
+        return brevet_testkit::skip(test, "gpasswd or visudo is not installed");
+    }
+    let Some(mut h) = Harness::start(Db::Sqlite, test) else {
+        return;
+    };
+    let c = h.cast();
+    ns.sh_ok(
+        "getent group sudo >/dev/null || groupadd sudo; \
+         useradd -M -s /bin/sh carol && useradd -M -s /bin/sh dave && \
+         gpasswd -a carol sudo >/dev/null && gpasswd -a dave sudo >/dev/null && \
+         echo 'carol ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/legacy && chmod 440 /etc/sudoers.d/legacy",
+    );
+    let state = ns.scratch().join("agent-state");
+    let ca = ns.scratch().join("ca.pem");
+    std::fs::write(&ca, &h.ca_pem).unwrap();
+    let token = c.admin.enroll_token("web-01").unwrap().token;
+    let bin = brevet_testkit::workspace_bin("brevet-agent");
+    let out = ns
+        .command(&bin)
+        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
+        .arg(&ca)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _agent = Kill(
+        ns.command(&bin)
+            .args([
+                "run",
+                "--mode",
+                "enforce",
+                "--allow-user",
+                "dave",
+                "--reconcile-interval",
+                "1",
+                "--state-dir",
+            ])
+            .arg(&state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let sudo_members = || {
+        ns.sh_ok("getent group sudo")
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    wait_until("carol removed from sudo", || {
+        !sudo_members().split(',').any(|m| m == "carol")
+    });
+    assert!(
+        sudo_members().split(',').any(|m| m == "dave"),
+        "the allow-listed admin stays"
+    );
+    wait_until("legacy drop-in quarantined", || {
+        !ns.sh("test -e /etc/sudoers.d/legacy").status.success()
+    });
+    let quarantined = std::fs::read_dir(state.join("quarantine")).unwrap().count();
+    assert_eq!(quarantined, 1, "moved, never deleted");
+    ns.sh_ok("visudo -c >/dev/null");
+}
