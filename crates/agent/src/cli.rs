@@ -9,7 +9,7 @@ pub const USAGE: &str = "usage:
   brevet-agent enroll --server URL --ca FILE --token TOKEN [--state-dir DIR]
   brevet-agent run [--state-dir DIR] [--root DIR] [--mode audit|enforce] [--no-kill]
                    [--allow-user USER]... [--allow-sudoers FILE]... [--breakglass-user USER]
-                   [--reconcile-interval SECS]
+                   [--reconcile-interval SECS] [--watch PATH]...
   brevet-agent scan [--root DIR] [--json]";
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/brevet-agent";
@@ -33,6 +33,8 @@ pub struct RunArgs {
     pub breakglass_user: Option<String>,
     /// Seconds between reconciliations and scans (DESIGN §5: 30).
     pub reconcile_secs: u64,
+    /// System paths whose changes during a grant are reported (default `/etc`).
+    pub watch: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +77,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut allow_sudoers = Vec::new();
     let mut breakglass_user = None;
     let mut reconcile_secs = 30;
+    let mut watch = Vec::new();
     while let Some(arg) = p.next().map_err(usage)? {
         match (sub.as_str(), arg) {
             (_, Long("help") | Short('h')) => return Ok(Command::Help),
@@ -126,6 +129,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                         ))
                     })?;
             }
+            ("run", Long("watch")) => {
+                let v = p.value().map_err(usage)?.string().map_err(usage)?;
+                watch.push(watch_path(&v)?);
+            }
             ("scan", Long("json")) => json = true,
             (_, other) => return Err(Error::Usage(format!("`{sub}`: {}", other.unexpected()))),
         }
@@ -147,10 +154,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             allow_sudoers,
             breakglass_user,
             reconcile_secs,
+            watch,
         }),
         "scan" => Command::Scan { root, json },
         other => return Err(Error::Usage(format!("unknown command `{other}`"))),
     })
+}
+
+/// A `--watch` path: absolute, normalised (no `.`, `..` or empty components), printable.
+fn watch_path(v: &str) -> Result<String> {
+    let bad = |why: &str| Error::Usage(format!("invalid --watch `{}`: {why}", v.escape_default()));
+    let rest = v
+        .strip_prefix('/')
+        .ok_or_else(|| bad("use an absolute path such as /etc"))?;
+    if v.len() > 1024 || v.chars().any(char::is_control) {
+        return Err(bad("too long or holds control characters"));
+    }
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(bad("`.` and `..` are not allowed"));
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 #[cfg(test)]
@@ -194,6 +218,12 @@ mod tests {
             panic!()
         };
         assert_eq!(r.mode, Mode::Enforce);
+        assert!(r.watch.is_empty());
+        let Command::Run(w) = p(&["run", "--watch", "/etc", "--watch", "/usr/local/bin/"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(w.watch, ["/etc", "/usr/local/bin"]);
         assert_eq!(r.root, Some(PathBuf::from("/sb")));
         assert_eq!(
             p(&["scan", "--json"]).unwrap(),
@@ -212,6 +242,10 @@ mod tests {
             &["scan", "--token", "x"],
             &["frobnicate"],
             &["run", "--allow-user", "bob ALL"],
+            &["run", "--watch", "etc"],
+            &["run", "--watch", "/etc/../root"],
+            &["run", "--watch", "/etc\n"],
+            &["scan", "--watch", "/etc"],
             &[],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");

@@ -11,12 +11,15 @@
 //! - removal deletes the drop-in, undoes the group memberships the grant added, deletes the
 //!   user's sudo timestamp records, and ends the processes the user started through sudo during
 //!   the grant (unless another grant of the same user is still in force);
-//! - every acknowledgement is queued in the journal, saved, and delivered in order.
+//! - every acknowledgement is queued in the journal, saved, and delivered in order;
+//! - the record of use ([`crate::usage`]) is kept alongside: a baseline when a grant is put in
+//!   force, sudo's log read on every tick and right before a removal, the changes summarised
+//!   after it. A failure there is logged and never stops enforcement.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use brevet_proto::agent::{Ack, AckAction, DeviceGrants, Finding};
+use brevet_proto::agent::{Ack, AckAction, DeviceEvent, DeviceGrants, Finding};
 use brevet_proto::grant::SignedGrant;
 use brevet_proto::timefmt;
 use serde_json::{Value, json};
@@ -30,6 +33,7 @@ use crate::reconcile;
 use crate::root::Root;
 use crate::sudoers::{self, install};
 use crate::system::System;
+use crate::usage::{self, Usage};
 use crate::verify::{Reason, Refusal, Verifier};
 
 /// Warned about in the ack of every group grant (DESIGN §5).
@@ -49,6 +53,8 @@ pub struct Agent<C: Clock, S: System> {
     pub(crate) kill_processes: bool,
     /// Grants refused in this process, so a grant the server keeps delivering is acked once.
     rejected: BTreeSet<String>,
+    /// The record of use: sudo's log, baselines, the event queue.
+    pub(crate) usage: Usage,
 }
 
 impl<C: Clock, S: System> Agent<C, S> {
@@ -63,6 +69,7 @@ impl<C: Clock, S: System> Agent<C, S> {
     ) -> Result<Self> {
         let state_dir = state_dir.into();
         let journal = Journal::load(&state_dir)?;
+        let usage = Usage::open(&root, &state_dir)?;
         Ok(Agent {
             time_bounds: system.supports_time_bounds(),
             kill_processes: root.is_real(),
@@ -73,7 +80,14 @@ impl<C: Clock, S: System> Agent<C, S> {
             verifier,
             journal,
             rejected: BTreeSet::new(),
+            usage,
         })
+    }
+
+    /// Watches `paths` (system paths) for changes during grants instead of `/etc`.
+    pub fn with_watch(mut self, paths: Vec<String>) -> Self {
+        self.usage.set_watch(paths);
+        self
     }
 
     pub fn with_kill_processes(mut self, on: bool) -> Self {
@@ -98,6 +112,10 @@ impl<C: Clock, S: System> Agent<C, S> {
     }
     pub fn time_bounds(&self) -> bool {
         self.time_bounds
+    }
+    /// The system paths watched for changes during grants.
+    pub fn watched(&self) -> &[String] {
+        self.usage.watch()
     }
 
     /// At start, before any network: removes every grant whose window is over, then reconciles
@@ -239,6 +257,29 @@ impl<C: Clock, S: System> Agent<C, S> {
         self.journal.acks_delivered(count)
     }
 
+    /// Audit events (`grant.used`, `grant.changes`) not yet accepted by the server, oldest
+    /// first, at most `max`.
+    pub fn pending_events(&self, max: usize) -> Vec<DeviceEvent> {
+        self.usage.pending(max)
+    }
+
+    pub fn pending_event_count(&self) -> usize {
+        self.usage.pending_len()
+    }
+
+    /// The server recorded the first `count` pending events.
+    pub fn events_delivered(&mut self, count: usize) -> Result<()> {
+        self.usage.delivered(count)
+    }
+
+    /// Reads sudo's log and queues what the grants' users ran. Saved with the journal by the
+    /// caller; a failure is logged, never returned.
+    fn collect_usage(&mut self, now: i64) {
+        if let Err(e) = self.usage.collect(&self.root, &mut self.journal, now) {
+            eprintln!("brevet-agent: reading `{}`: {e}", usage::SUDO_LOG);
+        }
+    }
+
     /// Drift findings not yet reported, oldest first.
     pub fn pending_drift(&self) -> &[Finding] {
         &self.journal.pending_drift
@@ -250,6 +291,7 @@ impl<C: Clock, S: System> Agent<C, S> {
     }
 
     fn tick_into(&mut self, now: i64, out: &mut Vec<Ack>) -> Result<()> {
+        self.collect_usage(now);
         for (id, reason) in expiry::due_removals(&self.journal.active, now) {
             self.remove_into(&id, &reason, now, out)?;
         }
@@ -296,6 +338,10 @@ impl<C: Clock, S: System> Agent<C, S> {
         entry.groups = to_add.clone();
         self.journal.active.insert(id.to_owned(), entry.clone());
         self.journal.save()?;
+        // The baseline of what changes during the grant, before anything changes.
+        if let Err(e) = self.usage.applied(&self.root, id, now) {
+            eprintln!("brevet-agent: grant `{id}`: no baseline of changes: {e}");
+        }
 
         let mut failure: Option<(&str, String)> = None;
         for g in &to_add {
@@ -306,6 +352,9 @@ impl<C: Clock, S: System> Agent<C, S> {
         }
         let mut drop_in_path = None;
         if failure.is_none() && entry.drop_in.is_some() {
+            if let Err(e) = usage::ensure_log_dir(&self.root) {
+                eprintln!("brevet-agent: sudo cannot log the commands of grant `{id}`: {e}");
+            }
             let installed = sudoers::render(&entry.doc, self.time_bounds)
                 .and_then(|text| install::install(&self.root, &self.system, id, &text));
             match installed {
@@ -326,6 +375,7 @@ impl<C: Clock, S: System> Agent<C, S> {
                 return Ok(()); // the undo did not finish; it is retried like any removal
             }
             self.journal.pending_acks.retain(|a| !undo.contains(a));
+            self.usage.discard(id);
             self.rejected.insert(id.to_owned());
             self.ack(
                 out,
@@ -364,6 +414,10 @@ impl<C: Clock, S: System> Agent<C, S> {
             entry.removing = Some(reason.to_owned());
             self.journal.active.insert(id.to_owned(), entry.clone());
             self.journal.save()?;
+        }
+        // What was run so far still belongs to this grant.
+        if entry.applied_at.is_some() {
+            self.collect_usage(now);
         }
         let user = entry.doc.user.clone();
         let mut errors: Vec<String> = Vec::new();
@@ -421,6 +475,11 @@ impl<C: Clock, S: System> Agent<C, S> {
         }
         self.journal.active.remove(id);
         self.journal.ended.insert(id.to_owned(), now);
+        if entry.applied_at.is_none() {
+            self.usage.discard(id);
+        } else if let Err(e) = self.usage.ended(&self.root, &mut self.journal, &entry, now) {
+            eprintln!("brevet-agent: grant `{id}`: changes not recorded: {e}");
+        }
         let detail = json!({
             "drop_in": drop_in,
             "timestamps_removed": timestamps_removed,

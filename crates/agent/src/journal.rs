@@ -5,7 +5,8 @@
 //! its drop-in is written, so a crash never leaves a drop-in the agent does not know, and a server
 //! that is down never extends a grant. It also holds the ids of ended grants (replay protection,
 //! kept 30 days — longer than any grant window), the acknowledgements and drift findings not yet
-//! delivered (in order), and the drift baseline. A damaged journal is an error, never reset.
+//! delivered (in order), the drift baseline, and where reading sudo's log stopped. A damaged
+//! journal is an error, never reset.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +18,7 @@ use brevet_proto::grant::{GrantDoc, SignedGrant};
 use serde::{Deserialize, Serialize};
 
 use crate::linux::fsio;
+use crate::usage::UsageState;
 use crate::{Error, Result};
 
 pub const FILE: &str = "journal.json";
@@ -77,6 +79,8 @@ struct Stored {
     pending_drift: Vec<Finding>,
     #[serde(default)]
     baseline: Option<Baseline>,
+    #[serde(default)]
+    usage: UsageState,
 }
 
 #[derive(Debug)]
@@ -91,6 +95,8 @@ pub struct Journal {
     /// Drift findings not yet reported, oldest first.
     pub pending_drift: Vec<Finding>,
     pub baseline: Option<Baseline>,
+    /// The position in sudo's log and the grants that ended moments ago ([`crate::usage`]).
+    pub usage: UsageState,
 }
 
 impl Journal {
@@ -115,6 +121,7 @@ impl Journal {
             pending_acks: stored.pending_acks,
             pending_drift: stored.pending_drift,
             baseline: stored.baseline,
+            usage: stored.usage,
         })
     }
 
@@ -131,6 +138,7 @@ impl Journal {
             pending_acks: self.pending_acks.clone(),
             pending_drift: self.pending_drift.clone(),
             baseline: self.baseline.clone(),
+            usage: self.usage.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&stored)
             .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;

@@ -5,7 +5,8 @@
 //! membership, recorded first in the agent's own [`journal`]; the [`expiry`] timer removes it at
 //! `not_after` from that journal, whether or not the server is reachable, and [`enforce`] closes
 //! the fallback paths on removal (sudo timestamp records, processes started through sudo).
-//! [`reconcile`] repairs drift; [`scan`] reports standing privilege. Time and the operating
+//! [`reconcile`] repairs drift; [`scan`] reports standing privilege; [`usage`] records what was
+//! run under each grant and what changed while it was in force. Time and the operating
 //! system are parameters ([`clock`], [`system`]), so all of this is unit-tested with fakes.
 //!
 //! Dependencies stay few: no async runtime, no server crates.
@@ -25,6 +26,7 @@ pub mod run;
 pub mod scan;
 pub mod sudoers;
 pub mod system;
+pub mod usage;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brevet_proto::agent::{
-    Ack, DeviceGrants, DeviceReport, EnrollRequest, EnrollResponse, RenewRequest, RenewResponse,
+    Ack, DeviceEvent, DeviceGrants, DeviceReport, EnrollRequest, EnrollResponse, EventsResponse,
+    RenewRequest, RenewResponse,
 };
 use brevet_proto::api::ErrorBody;
 use rustls_pki_types::CertificateDer;
@@ -100,6 +101,11 @@ impl Server {
 
     pub fn acks(&self, acks: &[Ack]) -> Result<serde_json::Value> {
         self.post("/v1/device/acks", &acks)
+    }
+
+    /// Sends audit events (oldest first); the server ignores ids it has already recorded.
+    pub fn events(&self, events: &[DeviceEvent]) -> Result<EventsResponse> {
+        self.post("/v1/device/events", &events)
     }
 
     pub fn renew(&self, req: &RenewRequest) -> Result<RenewResponse> {

@@ -3,8 +3,10 @@
 //! The run loop keeps enforcement off the network path: the main thread owns the [`Agent`]
 //! (journal, drop-ins, timers) and only ever waits on a channel, with a timeout set by the next
 //! grant deadline. A poller thread long-polls the server and passes grant lists in; an outbox
-//! thread delivers acknowledgements and reports in order, retrying while the server is away. A
-//! dead or unreachable server therefore never delays an expiry, and never extends a grant.
+//! thread delivers acknowledgements, reports and the record of use (`grant.used`,
+//! `grant.changes` events from the durable queue, one batch at a time) in order, retrying while
+//! the server is away. A dead or unreachable server therefore never delays an expiry, and never
+//! extends a grant.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use brevet_proto::agent::{Ack, DeviceGrants, DeviceReport, Finding, Severity};
+use brevet_proto::agent::{Ack, DeviceEvent, DeviceGrants, DeviceReport, Finding, Severity};
 use brevet_proto::timefmt::rfc3339;
 
 use crate::cli::{Command, Mode, RunArgs};
@@ -29,6 +31,8 @@ use crate::{Error, Result, reconcile};
 
 /// The longest the loop sleeps without looking at its timers.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// Most events in one upload.
+const EVENT_BATCH: usize = 200;
 
 pub fn main(command: Command) -> Result<u8> {
     match command {
@@ -96,11 +100,13 @@ enum Event {
     Offline(String),
     AcksDelivered(usize),
     ReportDelivered(usize),
+    EventsDelivered(usize),
 }
 
 enum Outgoing {
     Acks(Vec<Ack>),
     Report(DeviceReport, usize),
+    Events(Vec<DeviceEvent>),
 }
 
 fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> {
@@ -115,7 +121,8 @@ fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> 
     let verifier = Verifier::new(creds.enrollment.device.clone(), creds.grant_public_key()?);
     let device = creds.enrollment.device.clone();
     let mut agent = Agent::new(root.clone(), &args.state_dir, SystemClock, system, verifier)?
-        .with_kill_processes(args.kill_processes && root.is_real());
+        .with_kill_processes(args.kill_processes && root.is_real())
+        .with_watch(args.watch.clone());
     // Before any network: whatever expired while the agent was down goes first.
     agent.startup()?;
     log(&format!(
@@ -127,6 +134,11 @@ fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> 
         },
         args.mode,
         agent.time_bounds()
+    ));
+    log(&format!(
+        "commands under grants are read from {}; changes are watched in {}",
+        crate::usage::SUDO_LOG,
+        agent.watched().join(", ")
     ));
 
     let server = Arc::new(RwLock::new(creds.server()?));
@@ -150,6 +162,7 @@ fn main_loop<C: Clock, S: System>(
     };
     let quarantine = args.state_dir.join("quarantine");
     let mut acks_in_flight = 0;
+    let mut events_in_flight = 0;
     let mut report_in_flight = false;
     let mut last_reconcile: Option<Instant> = None;
     let mut offline = false;
@@ -170,6 +183,11 @@ fn main_loop<C: Clock, S: System>(
         if acks_in_flight == 0 && !agent.pending_acks().is_empty() {
             acks_in_flight = agent.pending_acks().len();
             let _ = outbox.send(Outgoing::Acks(agent.pending_acks().to_vec()));
+        }
+        if events_in_flight == 0 && agent.pending_event_count() > 0 {
+            let batch = agent.pending_events(EVENT_BATCH);
+            events_in_flight = batch.len();
+            let _ = outbox.send(Outgoing::Events(batch));
         }
         let wait = match agent.next_deadline() {
             Some(at) => Duration::from_millis(
@@ -207,6 +225,14 @@ fn main_loop<C: Clock, S: System>(
             Ok(Event::ReportDelivered(drift)) => {
                 agent.drift_delivered(drift)?;
                 report_in_flight = false;
+            }
+            Ok(Event::EventsDelivered(n)) => {
+                // The queue moved on in memory; if its position could not be saved the events
+                // are sent again after a restart, and the server ignores them.
+                if let Err(e) = agent.events_delivered(n) {
+                    log(&format!("event queue: {e}"));
+                }
+                events_in_flight = 0;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
@@ -337,10 +363,24 @@ fn spawn_outbox(server: Arc<RwLock<Server>>, outgoing: Receiver<Outgoing>, event
                     Err(_) => return,
                 };
                 let (result, event) = match &item {
-                    Outgoing::Acks(acks) => (current.acks(acks), Event::AcksDelivered(acks.len())),
+                    Outgoing::Acks(acks) => (
+                        current.acks(acks).map(drop),
+                        Event::AcksDelivered(acks.len()),
+                    ),
                     Outgoing::Report(r, drift) => {
-                        (current.report(r), Event::ReportDelivered(*drift))
+                        (current.report(r).map(drop), Event::ReportDelivered(*drift))
                     }
+                    Outgoing::Events(events) => (
+                        current.events(events).map(|answer| {
+                            for r in answer.refused {
+                                log(&format!(
+                                    "server refused event {} ({}: {})",
+                                    r.id, r.code, r.message
+                                ));
+                            }
+                        }),
+                        Event::EventsDelivered(events.len()),
+                    ),
                 };
                 match result {
                     Ok(_) => {

@@ -129,47 +129,62 @@ pub(crate) fn verify_with<'a>(
 ) -> Result<Head, VerifyError> {
     let mut head = *start;
     for sealed in events {
-        let Some(expected) = head.seq.checked_add(1) else {
-            return Err(VerifyError::new(
-                head.seq,
-                "the log continues past the largest sequence number",
-            ));
-        };
-        let found = sealed.event.seq;
-        if found != expected {
-            let what = if found < expected {
-                "a duplicated, replayed or inserted event"
-            } else {
-                "events are missing or out of order"
-            };
-            return Err(VerifyError::new(
-                expected,
-                format!("expected event {expected} but found event {found}: {what}"),
-            ));
-        }
-        let leaf =
-            leaf_hash(&sealed.event).map_err(|e| VerifyError::new(expected, e.to_string()))?;
-        if sealed.leaf_hash != hash::to_hex(&leaf) {
-            return Err(VerifyError::new(
-                expected,
-                "the leaf hash does not match the event's contents: the event or its hash was edited",
-            ));
-        }
-        let chain = link(&head.chain_hash, &leaf);
-        if sealed.chain_hash != hash::to_hex(&chain) {
-            return Err(VerifyError::new(
-                expected,
-                "the chain hash does not follow from the previous event: an event before it was \
-                 removed, replaced or rewritten, or this hash was edited",
-            ));
-        }
+        let (next, leaf) = step(&head, sealed, &leaf_hash(&sealed.event))?;
         on_leaf(leaf);
-        head = Head {
-            seq: expected,
-            chain_hash: chain,
-        };
+        head = next;
     }
     Ok(head)
+}
+
+/// Checks one event after `head`, given its recomputed leaf hash (`leaf`, which may have been
+/// computed elsewhere); returns the new head and the leaf.
+pub(crate) fn step(
+    head: &Head,
+    sealed: &Sealed,
+    leaf: &Result<Hash, Error>,
+) -> Result<(Head, Hash), VerifyError> {
+    let Some(expected) = head.seq.checked_add(1) else {
+        return Err(VerifyError::new(
+            head.seq,
+            "the log continues past the largest sequence number",
+        ));
+    };
+    let found = sealed.event.seq;
+    if found != expected {
+        let what = if found < expected {
+            "a duplicated, replayed or inserted event"
+        } else {
+            "events are missing or out of order"
+        };
+        return Err(VerifyError::new(
+            expected,
+            format!("expected event {expected} but found event {found}: {what}"),
+        ));
+    }
+    let leaf = leaf
+        .as_ref()
+        .map_err(|e| VerifyError::new(expected, e.to_string()))?;
+    if sealed.leaf_hash != hash::to_hex(leaf) {
+        return Err(VerifyError::new(
+            expected,
+            "the leaf hash does not match the event's contents: the event or its hash was edited",
+        ));
+    }
+    let chain = link(&head.chain_hash, leaf);
+    if sealed.chain_hash != hash::to_hex(&chain) {
+        return Err(VerifyError::new(
+            expected,
+            "the chain hash does not follow from the previous event: an event before it was \
+             removed, replaced or rewritten, or this hash was edited",
+        ));
+    }
+    Ok((
+        Head {
+            seq: expected,
+            chain_hash: chain,
+        },
+        *leaf,
+    ))
 }
 
 #[cfg(test)]

@@ -11,11 +11,10 @@ use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::chain::{Head, verify_with};
 use crate::error::VerifyError;
 use crate::event::Sealed;
 use crate::hash;
-use crate::merkle::merkle_root;
+use crate::verifier::ExportVerifier;
 
 /// A signed statement of the log's size and Merkle root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,52 +75,25 @@ fn text(size: u64, root_hex: &str, at: &str) -> String {
 /// `seq`); and that the first `cp.size` leaves have the checkpoint's Merkle root. A root that
 /// does not match while the chain verifies means the log was rewritten with recomputed hashes;
 /// the root cannot say which event changed, so the error names `seq` 1, the first event no
-/// longer vouched for. Events after `cp.size` are chain-checked only.
+/// longer vouched for. Events after `cp.size` are chain-checked only. For exports too large to
+/// hold in memory, feed an [`ExportVerifier`] instead (this is a loop over one).
 pub fn verify_against_checkpoint(
     events: &[Sealed],
     cp: &Checkpoint,
     key: &[u8],
 ) -> Result<(), VerifyError> {
-    cp.verify(key)
-        .map_err(|e| VerifyError::new(0, e.to_string()))?;
-    let want_root = cp
-        .root_hash()
-        .map_err(|e| VerifyError::new(0, e.to_string()))?;
-    let covered = usize::try_from(cp.size).unwrap_or(usize::MAX);
-    let mut leaves = Vec::with_capacity(covered.min(events.len()));
-    let head = verify_with(&Head::GENESIS, events, |leaf| {
-        if leaves.len() < covered {
-            leaves.push(leaf);
-        }
-    })?;
-    if head.seq < cp.size {
-        let missing = head.seq + 1;
-        return Err(VerifyError::new(
-            missing,
-            format!(
-                "the log ends after event {} but the checkpoint signed at {} covers {} events: \
-                 events from {missing} on were removed",
-                head.seq, cp.at, cp.size
-            ),
-        ));
+    let mut verifier = ExportVerifier::with_checkpoint(cp, key)?;
+    for sealed in events {
+        verifier.push(sealed)?;
     }
-    if merkle_root(&leaves) != want_root {
-        return Err(VerifyError::new(
-            1,
-            format!(
-                "events 1 to {} do not match the checkpoint signed at {}: the log was rewritten \
-                 with recomputed hashes",
-                cp.size, cp.at
-            ),
-        ));
-    }
-    Ok(())
+    verifier.finish().map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::seal;
+    use crate::chain::{Head, seal};
+    use crate::merkle::merkle_root;
     use ring::signature::KeyPair;
     use serde_json::json;
 

@@ -25,6 +25,9 @@ pub enum Error {
          key and that the checkpoint was not edited"
     )]
     BadSignature,
+    /// An inclusion or consistency proof does not verify.
+    #[error("{0}")]
+    BadProof(String),
 }
 
 impl Error {

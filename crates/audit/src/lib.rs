@@ -26,13 +26,24 @@ mod chain;
 mod checkpoint;
 mod error;
 mod event;
+mod frontier;
 mod hash;
 mod merkle;
+mod proof;
+mod verifier;
 
 pub use chain::{Head, seal, verify};
 pub use checkpoint::{Checkpoint, verify_against_checkpoint};
 pub use error::{Error, VerifyError};
 pub use event::{Event, Sealed, leaf_hash};
+pub use frontier::Frontier;
 pub use merkle::{
     consistency_proof, inclusion_proof, merkle_root, verify_consistency, verify_inclusion,
 };
+pub use proof::{ConsistencyProof, InclusionProof, parse_public_key};
+pub use verifier::{ExportVerifier, Hashed, Summary};
+
+/// Parses a hash written as 64 lower-case hex digits; `field` names it in the error.
+pub fn hash_from_hex(field: &'static str, hex: &str) -> Result<[u8; 32], Error> {
+    hash::parse_hex(field, hex)
+}

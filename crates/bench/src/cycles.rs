@@ -84,8 +84,8 @@ impl CyclesReport {
 
 /// One requester and its approver.
 pub(crate) struct Pair {
-    requester: Client,
-    approver: Client,
+    pub(crate) requester: Client,
+    pub(crate) approver: Client,
 }
 
 /// Runs the benchmark. `Ok(None)` when PostgreSQL was asked for but is not installed (the
@@ -113,7 +113,7 @@ pub(crate) fn run(
         },
     };
     let pg_url = pg.as_ref().map(Postgres::url);
-    let server = Server::start(brevetd, pg_url.as_deref())?;
+    let server = Server::start(brevetd, pg_url.as_deref(), "")?;
     let pid = server.pid();
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle_kib = procfs::rss_kib(pid).unwrap_or(0);
@@ -162,20 +162,27 @@ fn setup(server: &Server, workers: usize) -> Result<(Client, Vec<Pair>), String>
             os: Some("linux".into()),
         })
         .map_err(|e| format!("cannot add the device `web-01`: {e}"))?;
+    let pairs = people(server, &admin, workers)?;
+    Ok((admin, pairs))
+}
+
+/// Adds `n` requesters (`op01`…, group `operators`) and `n` approvers (`ap01`…, group
+/// `approvers`) as `admin`, and logs each in once.
+pub(crate) fn people(server: &Server, admin: &Client, n: usize) -> Result<Vec<Pair>, String> {
     let person = |name: String, group: &str| -> Result<Client, String> {
         let created = admin
             .add_user(&name, &[group.to_owned()])
             .map_err(|e| format!("cannot add the user `{name}`: {e}"))?;
         Credentials::new(&name, &created.password, &created.totp_uri)?.login(&server.anonymous()?)
     };
-    let mut pairs = Vec::with_capacity(workers);
-    for i in 1..=workers {
+    let mut pairs = Vec::with_capacity(n);
+    for i in 1..=n {
         pairs.push(Pair {
             requester: person(format!("op{i:02}"), "operators")?,
             approver: person(format!("ap{i:02}"), "approvers")?,
         });
     }
-    Ok((admin, pairs))
+    Ok(pairs)
 }
 
 fn ask() -> CreateRequest {

@@ -7,11 +7,20 @@
 //! ```
 //!
 //! `cedar` times policy decisions in-process; `cycles` drives a real `brevetd` child process
-//! over HTTPS on SQLite or PostgreSQL; `all` runs the three and prints a Markdown table. The
-//! exit status is non-zero when anything failed, including a single failed cycle.
+//! over HTTPS on SQLite or PostgreSQL; `all` runs the three and prints a Markdown table.
+//! `agents` runs a fleet of real `brevet-agent` processes against one `brevetd` and times
+//! approval → drop-in in force and `not_after` → drop-in gone; `agents-all` does that for 1, 100
+//! and 1,000 agents (build `brevet-agent` too). The exit status is non-zero when anything
+//! failed, including a single failed cycle or grant.
 
+mod agents;
+mod agents_table;
 mod cedar;
 mod cycles;
+mod dropins;
+mod fleet;
+mod floor;
+mod footprint;
 mod load;
 mod procfs;
 mod server_proc;
@@ -25,7 +34,15 @@ use cycles::{CyclesReport, Db};
 const USAGE: &str = "usage:
   brevet-bench cedar [--n N]                       (default 100000)
   brevet-bench cycles --db sqlite|postgres [--seconds S] [--workers W]   (default 10, 8)
-  brevet-bench all [--n N] [--seconds S] [--workers W]";
+  brevet-bench all [--n N] [--seconds S] [--workers W]
+  brevet-bench agents --count N [--grants M] [--parallel P] [--duration S] [--burst]
+                                                  (default 200, 1, 5)
+  brevet-bench agents-all [--grants M] [--parallel P] [--duration S]
+                                                  (1, 100 and 1000 agents)";
+
+/// The fleet sizes of `agents-all`, and the grants timed on each unless `--grants` says: one
+/// agent gets a grant every 1.1 s (see `dropins`), so it gets fewer.
+const FLEETS: [(usize, usize); 3] = [(1, 30), (100, 200), (1000, 200)];
 
 /// Decision latency target: p99 at most this many microseconds.
 const TARGET_DECISION_P99_US: f64 = 100.0;
@@ -36,6 +53,7 @@ enum Command {
     Cedar { n: usize },
     Cycles(cycles::Options),
     All { n: usize, opts: cycles::Options },
+    Agents(Vec<agents::Options>),
 }
 
 fn main() -> ExitCode {
@@ -50,7 +68,7 @@ fn main() -> ExitCode {
     match run(command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("brevet-bench: some cycles failed; see `first failure` above");
+            eprintln!("brevet-bench: something failed; see `first failure` above");
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -69,8 +87,20 @@ fn parse(args: &[String]) -> Result<Command, String> {
         seconds: 10,
         workers: 8,
     };
+    let mut fleet = agents::Options {
+        count: 0,
+        grants: 200,
+        parallel: 1,
+        duration_secs: 5,
+        burst: false,
+    };
+    let mut grants_given = false;
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
+        if (sub.as_str(), flag.as_str()) == ("agents", "--burst") {
+            fleet.burst = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
         let number = || {
             value
@@ -81,6 +111,18 @@ fn parse(args: &[String]) -> Result<Command, String> {
             ("cedar" | "all", "--n") => n = number()?,
             ("cycles" | "all", "--seconds") => opts.seconds = number()? as u64,
             ("cycles" | "all", "--workers") => opts.workers = number()?,
+            ("agents", "--count") => fleet.count = number()?,
+            ("agents" | "agents-all", "--grants") => {
+                fleet.grants = number()?;
+                grants_given = true;
+            }
+            ("agents" | "agents-all", "--parallel") => fleet.parallel = number()?,
+            ("agents" | "agents-all", "--duration") => {
+                fleet.duration_secs = value
+                    .trim_end_matches('s')
+                    .parse()
+                    .map_err(|_| format!("`--duration` takes seconds, not `{value}`"))?
+            }
             ("cycles", "--db") => {
                 db = Some(match value.as_str() {
                     "sqlite" => Db::Sqlite,
@@ -102,6 +144,22 @@ fn parse(args: &[String]) -> Result<Command, String> {
             Ok(Command::Cycles(opts))
         }
         "all" => Ok(Command::All { n, opts }),
+        "agents" => {
+            if fleet.count == 0 {
+                return Err("`agents` needs `--count N` (at least 1)".into());
+            }
+            Ok(Command::Agents(vec![fleet]))
+        }
+        "agents-all" => Ok(Command::Agents(
+            FLEETS
+                .iter()
+                .map(|&(count, grants)| agents::Options {
+                    count,
+                    grants: if grants_given { fleet.grants } else { grants },
+                    ..fleet
+                })
+                .collect(),
+        )),
         other => Err(format!("unknown subcommand `{other}`")),
     }
 }
@@ -138,6 +196,22 @@ fn run(command: Command) -> Result<bool, String> {
             }
             print_table(&cedar, &reports);
             Ok(reports.iter().all(|r| r.failures == 0))
+        }
+        Command::Agents(runs) => {
+            let brevetd = brevet_testkit::workspace_bin("brevetd");
+            let agent = brevet_testkit::workspace_bin("brevet-agent");
+            let footprint = footprint::measure(&agent);
+            footprint.print();
+            println!();
+            let mut reports = Vec::new();
+            for opts in runs {
+                let report = agents::run(&brevetd, &agent, opts)?;
+                report.print();
+                println!();
+                reports.push(report);
+            }
+            agents_table::print(&reports, &footprint);
+            Ok(reports.iter().all(|r| r.timed.failures == 0))
         }
     }
 }

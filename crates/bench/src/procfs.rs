@@ -9,11 +9,29 @@ const TICK_SECS: f64 = 0.01;
 
 /// `VmRSS` of `pid` in KiB, or `None` once the process is gone.
 pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// `RssAnon` of `pid` in KiB: the resident memory that is the process's own (heap, stacks),
+/// without the file-backed pages (the executable, shared libraries) that copies of one program
+/// share.
+pub(crate) fn rss_anon_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The soft limit on open files of this process (inherited by the processes it spawns).
+pub(crate) fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// One process's `/proc/PID/stat`, the fields we use.
@@ -22,6 +40,8 @@ struct Stat {
     ppid: u32,
     user: f64,
     system: f64,
+    /// User and system time of the children it waited for (e.g. the `visudo` runs of an agent).
+    children: f64,
 }
 
 fn stat(path: &str) -> Option<Stat> {
@@ -32,13 +52,14 @@ fn stat(path: &str) -> Option<Stat> {
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_owned();
     let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
     let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
     Some(Stat {
         comm,
         ppid: fields.get(1)?.parse().ok()?,
         user: ticks(11)? as f64 * TICK_SECS,
         system: ticks(12)? as f64 * TICK_SECS,
+        children: (ticks(13)? + ticks(14)?) as f64 * TICK_SECS,
     })
 }
 
@@ -50,6 +71,12 @@ pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<(f64, f64)> {
         None => stat("/proc/self/stat")?,
     };
     Some((s.user, s.system))
+}
+
+/// CPU seconds used so far by `pid` and by the children it has waited for.
+pub(crate) fn cpu_secs_with_children(pid: u32) -> Option<f64> {
+    let s = stat(&format!("/proc/{pid}/stat"))?;
+    Some(s.user + s.system + s.children)
 }
 
 /// CPU seconds used so far by the live processes that `wanted(pid, comm, ppid)` picks.
@@ -113,6 +140,9 @@ mod tests {
     #[test]
     fn reads_this_process_and_the_machine() {
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+        assert!(rss_anon_kib(std::process::id()).is_some_and(|k| k > 0));
+        assert!(open_files_limit().is_some_and(|n| n > 0));
+        assert!(cpu_secs_with_children(std::process::id()).is_some());
         assert!(cpu_secs(None).is_some());
         let me = stat("/proc/self/stat").expect("own stat");
         assert!(!me.comm.is_empty() && me.ppid > 0);

@@ -3,7 +3,8 @@
 //!
 //! `init` writes the administrator into the SQLite database it creates. For PostgreSQL the
 //! administrator is created again in that database with the server library
-//! (`brevet_server::init::create_user`), since no command does that. The child's log goes to
+//! (`brevet_server::init::create_user`), since no command does that. Extra roles a benchmark
+//! needs are appended to the `brevet.toml` that `init` wrote. The child's log goes to
 //! `brevetd.log` in the data directory and is quoted when the server fails to start. Dropping a
 //! [`Server`] kills the child and removes the directory.
 
@@ -68,8 +69,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Initialises a data directory and serves it, on SQLite or on `postgres_url`.
-    pub(crate) fn start(brevetd: &Path, postgres_url: Option<&str>) -> Result<Server, String> {
+    /// Initialises a data directory, appends `extra_roles` (TOML `[roles.*]` tables, or empty)
+    /// to its `brevet.toml`, and serves it, on SQLite or on `postgres_url`.
+    pub(crate) fn start(
+        brevetd: &Path,
+        postgres_url: Option<&str>,
+        extra_roles: &str,
+    ) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix("brevet-bench-")
             .tempdir()
@@ -77,6 +83,9 @@ impl Server {
         let data = dir.path().join("data");
         let port = brevet_testkit::free_port();
         let init = run_init(brevetd, &data, port)?;
+        if !extra_roles.is_empty() {
+            append(&data.join("brevet.toml"), extra_roles)?;
+        }
         let field = |name: &str| {
             init[name]
                 .as_str()
@@ -192,6 +201,16 @@ fn run_init(brevetd: &Path, data: &Path, port: u16) -> Result<serde_json::Value,
     }
     serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("`brevetd init --json` printed something that is not JSON: {e}"))
+}
+
+/// Appends `text` to the file at `path`.
+fn append(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("\n{text}").as_bytes()))
+        .map_err(|e| format!("cannot add roles to `{}`: {e}", path.display()))
 }
 
 /// Creates the `admin` user (group `admins`) in the PostgreSQL database at `url`.

@@ -129,7 +129,7 @@ pub enum Command {
         #[arg(long, value_name = "D")]
         device: Option<String>,
     },
-    /// Export the audit trail
+    /// Export, search and verify the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Work with policy files
@@ -227,24 +227,79 @@ pub enum DeviceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Show one grant in full
+    /// Show one grant in full, with its story from the audit trail
     Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Print every audit event, oldest first
+    /// Print audit events, oldest first (what `audit verify` checks)
     Export {
         #[arg(long, value_enum, default_value_t = AuditFormat::Jsonl)]
         format: AuditFormat,
+        /// Only events at or after this time (RFC 3339); such an export cannot be checked
+        /// against a checkpoint
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
     },
+    /// Save the latest signed checkpoint: what an outside witness keeps
+    Checkpoint {
+        /// Write it to FILE instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Check the signature with this key (a file such as audit.pub, or its base64) rather
+        /// than the one the server announces
+        #[arg(long, value_name = "PUBKEY")]
+        key: Option<String>,
+        /// Also prove, with the server's consistency proof, that it extends this older
+        /// checkpoint
+        #[arg(long, value_name = "FILE")]
+        extends: Option<PathBuf>,
+    },
+    /// Verify an export offline: the hash chain, and with --checkpoint that the export
+    /// extends it
+    Verify {
+        /// A JSON-lines export (`brevet audit export`)
+        file: PathBuf,
+        /// The audit public key: the server's audit.pub file, or its base64
+        #[arg(long, value_name = "PUBKEY")]
+        key: String,
+        /// A checkpoint saved earlier with `brevet audit checkpoint`
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Find events by person, device, ticket, grant, kind or time
+    Search(AuditSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditSearchArgs {
+    /// Events by or about this person
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+    #[arg(long, value_name = "D")]
+    pub device: Option<String>,
+    #[arg(long, value_name = "T")]
+    pub ticket: Option<String>,
+    /// Everything about one grant and its request
+    #[arg(long, value_name = "ID")]
+    pub grant: Option<String>,
+    /// Only events of this kind, e.g. grant.used
+    #[arg(long, value_name = "K")]
+    pub kind: Option<String>,
+    /// Only events at or after this time (RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most this many events (the oldest that match)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
     /// One JSON object per line
     Jsonl,
-    /// OCSF events (not yet supported)
+    /// OCSF 1.3 events, one JSON object per line
     Ocsf,
 }
 

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use brevet_audit::{Checkpoint, ConsistencyProof, InclusionProof};
 use brevet_proto::agent::{DeviceFindings, EnrollRequest, EnrollResponse, EnrollToken};
 use brevet_proto::api::{
     AddDevice, AddUser, ApproveBody, AuditEventView, CreateRequest, DenyBody, DeviceView,
@@ -244,6 +245,52 @@ impl Client {
         self.get("/v1/audit", &[("after", &after), ("limit", &limit)])
     }
 
+    /// One page of audit events matching `q`, oldest first.
+    pub fn audit_search(&self, q: &AuditQuery) -> Result<Vec<AuditEventView>, Error> {
+        let (after, limit) = (q.after.to_string(), q.limit.to_string());
+        let mut query = vec![("after", after.as_str()), ("limit", limit.as_str())];
+        let optional = [
+            ("since", &q.since),
+            ("user", &q.user),
+            ("device", &q.device),
+            ("ticket", &q.ticket),
+            ("grant", &q.grant),
+            ("kind", &q.kind),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                query.push((key, v.as_str()));
+            }
+        }
+        self.get("/v1/audit", &query)
+    }
+
+    /// The latest signed audit checkpoint (its signature is not checked here).
+    pub fn audit_checkpoint(&self) -> Result<Checkpoint, Error> {
+        self.get("/v1/audit/checkpoint", &[])
+    }
+
+    /// Proof that event `seq` is in the tree of `size` events (default: the latest checkpoint).
+    pub fn audit_inclusion(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, Error> {
+        let (seq, size) = (seq.to_string(), size.map(|s| s.to_string()));
+        let mut query = vec![("seq", seq.as_str())];
+        if let Some(s) = &size {
+            query.push(("size", s.as_str()));
+        }
+        self.get("/v1/audit/proof/inclusion", &query)
+    }
+
+    /// Proof that the tree of `from` events is a prefix of that of `to` (default: the latest
+    /// checkpoint).
+    pub fn audit_consistency(&self, from: u64, to: Option<u64>) -> Result<ConsistencyProof, Error> {
+        let (from, to) = (from.to_string(), to.map(|t| t.to_string()));
+        let mut query = vec![("from", from.as_str())];
+        if let Some(t) = &to {
+            query.push(("to", t.as_str()));
+        }
+        self.get("/v1/audit/proof/consistency", &query)
+    }
+
     /// The body of a non-JSON endpoint such as `/metrics` or `/v1/openapi.json`.
     pub fn get_text(&self, path: &str) -> Result<String, Error> {
         if !path.starts_with('/') || path.starts_with("//") {
@@ -354,6 +401,23 @@ impl Client {
             detail: sanitize(&e.to_string()),
         }
     }
+}
+
+/// Which audit events to ask for (`GET /v1/audit`); `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events with `seq > after`.
+    pub after: u64,
+    /// At most this many (the server caps it at 10,000).
+    pub limit: u32,
+    /// RFC 3339: only events at or after this time.
+    pub since: Option<String>,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub ticket: Option<String>,
+    /// A grant id: the grant's events and its request's.
+    pub grant: Option<String>,
+    pub kind: Option<String>,
 }
 
 /// Whether `e` is a failed TLS handshake (as opposed to a server that is not there).

@@ -116,6 +116,29 @@ pub enum Error {
     )]
     AuditOrder { seq: u64, after: u64 },
 
+    /// `brevet audit verify` found the first event that does not verify.
+    #[error("FAILED at seq {seq}: {reason}")]
+    AuditVerify { seq: u64, reason: String },
+
+    /// The checkpoint given to `brevet audit verify` or `checkpoint --extends` was rejected.
+    #[error("FAILED: checkpoint `{path}` rejected: {reason}", path = .path.display())]
+    CheckpointRejected { path: PathBuf, reason: String },
+
+    #[error(
+        "cannot read `{path}` as an audit checkpoint: {detail}; pass a file saved with `brevet audit checkpoint`",
+        path = .path.display()
+    )]
+    CheckpointFile { path: PathBuf, detail: String },
+
+    #[error(
+        "invalid audit public key `{0}`: pass the server's audit.pub file or the base64 text in it"
+    )]
+    AuditKey(String),
+
+    /// The server's latest checkpoint does not verify, or does not extend the one kept.
+    #[error("FAILED: the server's checkpoint {0}")]
+    ServerCheckpoint(String),
+
     #[error("policy file `{path}` rejected: {source}", path = .path.display())]
     Policy {
         path: PathBuf,

@@ -253,6 +253,9 @@ pub struct ServerInfo {
     pub version: String,
     pub now: String,
     pub grant_public_key: String,
+    /// The Ed25519 key that signs audit checkpoints, base64 (as in the data dir's `audit.pub`).
+    #[serde(default)]
+    pub audit_public_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

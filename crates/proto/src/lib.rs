@@ -10,6 +10,7 @@ pub mod api;
 pub mod canonical;
 mod error;
 pub mod grant;
+pub mod ocsf;
 pub mod timefmt;
 pub mod validate;
 

@@ -41,6 +41,10 @@ pub struct App {
     device_changes: Mutex<HashMap<String, u64>>,
     /// The name of each device whose grants changed, for waiting long-polls.
     pub device_wake: broadcast::Sender<String>,
+    /// The key that signs audit checkpoints.
+    pub audit_key: crate::audit_key::AuditKey,
+    /// Where checkpoint signing has got to (the Merkle frontier).
+    pub checkpoints: crate::audit_checkpoints::Checkpointer,
 }
 
 pub type AppRef = Arc<App>;
@@ -57,6 +61,7 @@ impl App {
         let durations = config.durations().map_err(Error::Config)?;
         let policy = load_policy(&dir.policy())?;
         let grant_key = dir.load_grant_key()?;
+        let audit_key = crate::audit_key::load_or_create(dir)?;
         let ca = Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)
             .map_err(|e| Error::Config(format!("the CA in `{}`: {e}", dir.root.display())))?;
         let url = match db {
@@ -81,6 +86,8 @@ impl App {
                 .collect(),
             device_changes: Mutex::new(HashMap::new()),
             device_wake: broadcast::channel(WAKE_CAPACITY).0,
+            audit_key,
+            checkpoints: crate::audit_checkpoints::Checkpointer::default(),
         })
     }
 

@@ -15,6 +15,9 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerSettings,
     pub roles: BTreeMap<String, RoleConfig>,
+    /// Forwarding of the audit trail to a syslog collector; off when absent (`docs/siem.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syslog: Option<SyslogSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +82,138 @@ fn required() -> TicketRule {
     TicketRule::Required
 }
 
+/// `[syslog]`: RFC 5424 messages over TLS (RFC 5425) to one collector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSettings {
+    /// `host:port` of the collector (6514 is the registered port for syslog over TLS).
+    pub address: String,
+    /// The CA certificate (PEM) that signed the collector's certificate; relative paths are
+    /// relative to the data dir. Only this CA is trusted.
+    pub ca_file: String,
+    /// The name the collector's certificate must carry; the host of `address` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// APP-NAME of every message.
+    #[serde(default = "brevet")]
+    pub app_name: String,
+    /// HOSTNAME of every message; this machine's host name by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The syslog facility: `auth`, `authpriv`, `daemon`, `audit` or `local0`…`local7`.
+    #[serde(default = "authpriv")]
+    pub facility: String,
+    /// The message body: Brevet's own JSON event, or OCSF.
+    #[serde(default)]
+    pub format: SyslogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFormat {
+    #[default]
+    Json,
+    Ocsf,
+}
+
+fn brevet() -> String {
+    "brevet".into()
+}
+fn authpriv() -> String {
+    "authpriv".into()
+}
+
+/// Facility names and their codes (RFC 5424 §6.2.1).
+const FACILITIES: [(&str, u8); 12] = [
+    ("auth", 4),
+    ("daemon", 3),
+    ("authpriv", 10),
+    ("audit", 13),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+impl SyslogSettings {
+    /// The host and port of `address`. An IPv6 address is written in brackets: `[::1]:6514`.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        let bad = || {
+            format!(
+                "syslog.address `{}`: expected host:port, such as `siem.example.com:6514`",
+                self.address
+            )
+        };
+        let (host, port) = self.address.rsplit_once(':').ok_or_else(bad)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 || host.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        Ok((host.to_owned(), port))
+    }
+
+    /// The name checked against the collector's certificate.
+    pub fn tls_name(&self) -> Result<rustls_pki_types::ServerName<'static>, String> {
+        let name = match &self.server_name {
+            Some(n) => n.clone(),
+            None => self.host_port()?.0,
+        };
+        rustls_pki_types::ServerName::try_from(name.clone())
+            .map_err(|_| format!("syslog: `{name}` is not a valid TLS server name"))
+    }
+
+    /// The facility code of `facility`.
+    pub fn facility_code(&self) -> Result<u8, String> {
+        FACILITIES
+            .iter()
+            .find(|(n, _)| *n == self.facility)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "syslog.facility `{}`: use one of {}",
+                    self.facility,
+                    names.join(", ")
+                )
+            })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.host_port()?;
+        self.tls_name()?;
+        self.facility_code()?;
+        if self.ca_file.trim().is_empty() {
+            return Err("syslog.ca_file is empty: name the collector's CA certificate".into());
+        }
+        // RFC 5424 §6: APP-NAME is 1–48 and HOSTNAME 1–255 printable US-ASCII characters.
+        let printable = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && s.bytes().all(|b| (33..=126).contains(&b))
+        };
+        if !printable(&self.app_name, 48) {
+            return Err(format!(
+                "syslog.app_name `{}`: use 1 to 48 printable ASCII characters, no spaces",
+                self.app_name
+            ));
+        }
+        if let Some(h) = &self.hostname
+            && !printable(h, 255)
+        {
+            return Err(format!(
+                "syslog.hostname `{h}`: use 1 to 255 printable ASCII characters, no spaces"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Durations from the config, parsed once.
 #[derive(Debug, Clone, Copy)]
 pub struct Durations {
@@ -128,6 +263,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(syslog) = &self.syslog {
+            syslog.validate()?;
+        }
         Ok(())
     }
 
@@ -174,6 +312,12 @@ runas = "root"
 max_duration = "2h"
 approvals = 1
 ticket = "optional"
+
+# Forward every audit event to a syslog collector over TLS (docs/siem.md).
+# [syslog]
+# address = "siem.example.com:6514"
+# ca_file = "siem-ca.pem"      # the collector's CA, relative to the data dir
+# format = "ocsf"              # or "json" (Brevet's own event)
 "#
         )
     }
@@ -220,5 +364,53 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn syslog_section() {
+        let base = Config::default_text("127.0.0.1:8443");
+        assert!(Config::parse(&base).unwrap().syslog.is_none());
+        let c = Config::parse(&format!(
+            "{base}\n[syslog]\naddress = \"siem.example.com:6514\"\nca_file = \"ca.pem\"\n"
+        ))
+        .unwrap();
+        let s = c.syslog.unwrap();
+        assert_eq!(s.host_port().unwrap(), ("siem.example.com".into(), 6514));
+        assert_eq!(
+            (s.app_name.as_str(), s.format),
+            ("brevet", SyslogFormat::Json)
+        );
+        assert_eq!(s.facility_code().unwrap(), 10);
+        let ok = |extra: &str| {
+            let text = format!("{base}\n[syslog]\nca_file = \"ca.pem\"\n{extra}\n");
+            Config::parse(&text).map(|c| c.syslog.unwrap())
+        };
+        let v6 = ok("address = \"[::1]:6514\"\nformat = \"ocsf\"\nfacility = \"local3\"").unwrap();
+        assert_eq!(v6.host_port().unwrap(), ("::1".into(), 6514));
+        assert_eq!(
+            (v6.format, v6.facility_code().unwrap()),
+            (SyslogFormat::Ocsf, 19)
+        );
+        for (bad, why) in [
+            ("address = \"siem.example.com\"", "no port"),
+            ("address = \"siem:0\"", "port 0"),
+            ("address = \":6514\"", "no host"),
+            ("address = \"siem:6514\"\nformat = \"cef\"", "format"),
+            ("address = \"siem:6514\"\nfacility = \"mail\"", "facility"),
+            (
+                "address = \"siem:6514\"\napp_name = \"bre vet\"",
+                "app_name",
+            ),
+            ("address = \"siem:6514\"\nhostname = \"\"", "hostname"),
+            (
+                "address = \"siem:6514\"\nserver_name = \"not a name\"",
+                "server_name",
+            ),
+            ("address = \"siem:6514\"\ncolour = \"red\"", "unknown key"),
+        ] {
+            assert!(ok(bad).is_err(), "{why}");
+        }
+        let no_ca = format!("{base}\n[syslog]\naddress = \"siem:6514\"\n");
+        assert!(Config::parse(&no_ca).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //!   ca.pem ca.key    the Brevet CA (key 0600)
 //!   server.pem server.key   the server's TLS certificate (key 0600)
 //!   grant.key grant.pub     the Ed25519 grant-signing key, PKCS#8 base64 (0600) and public key
+//!   audit.key audit.pub     the Ed25519 audit checkpoint key, the same forms (docs/audit.md)
 //!   brevet.db        the SQLite database (when no PostgreSQL URL is configured)
 //! ```
 
@@ -53,6 +54,12 @@ impl DataDir {
     }
     pub fn grant_pub(&self) -> PathBuf {
         self.root.join("grant.pub")
+    }
+    pub fn audit_key(&self) -> PathBuf {
+        self.root.join("audit.key")
+    }
+    pub fn audit_pub(&self) -> PathBuf {
+        self.root.join("audit.pub")
     }
 
     /// The database URL: `sqlite://…` paths are taken relative to the data dir.

@@ -90,7 +90,9 @@ async fn answer(app: &App, device: &Device) -> Result<DeviceGrants, Error> {
                     "grant.delivered",
                     &device.actor(),
                     &g.id,
-                    json!({ "device": device.name }),
+                    json!({
+                        "device": device.name, "user": g.user, "request_id": g.request_id,
+                    }),
                     now,
                 )
                 .await?;
@@ -209,6 +211,8 @@ pub async fn acks(app: &App, device: &Device, acks: Vec<Ack>) -> Result<AckRespo
                             "device": device.name, "at": a.at, "reason": a.reason,
                             "detail": a.detail, "known": target.is_some(),
                             "grant_device": target.as_ref().map(|t| t.device.as_str()),
+                            "user": target.as_ref().map(|t| t.user.as_str()),
+                            "request_id": target.as_ref().map(|t| t.request_id.as_str()),
                         }),
                         now,
                     )
@@ -245,6 +249,7 @@ pub async fn acks(app: &App, device: &Device, acks: Vec<Ack>) -> Result<AckRespo
                         json!({
                             "device": device.name, "at": a.at, "reason": a.reason,
                             "detail": a.detail, "state": target.state,
+                            "user": target.user, "request_id": target.request_id,
                         }),
                         now,
                     )

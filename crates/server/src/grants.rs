@@ -113,7 +113,10 @@ pub async fn end(
         kind,
         caller.name(),
         id,
-        json!({ "reason": reason, "device": current.device, "user": current.user }),
+        json!({
+            "reason": reason, "device": current.device, "user": current.user,
+            "request_id": current.request_id, "ticket": current.ticket,
+        }),
         now,
     )
     .await?;
@@ -153,15 +156,21 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
     let now = now_ms.div_euclid(1000);
     let mut tx = app.store.begin().await?;
     let due = tx.due_grants(now, 200).await?;
-    for (id, not_after, _) in &due {
+    for (id, not_after, device) in &due {
         tx.end_grant(id, GrantState::Expired, now, "not_after reached", "brevetd")
             .await?;
         let lag_ms = now_ms - not_after * 1000;
+        let grant = tx.lock_grant(id).await?;
+        let user = grant.as_ref().map(|g| g.user.as_str());
+        let request_id = grant.as_ref().map(|g| g.request_id.as_str());
         tx.audit(
             "grant.expired",
             "brevetd",
             id,
-            json!({ "not_after": rfc3339(*not_after), "lag_ms": lag_ms }),
+            json!({
+                "not_after": rfc3339(*not_after), "lag_ms": lag_ms,
+                "device": device, "user": user, "request_id": request_id,
+            }),
             now,
         )
         .await?;

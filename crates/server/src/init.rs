@@ -22,6 +22,8 @@ pub struct InitOutput {
     pub ca_file: String,
     pub server_url: String,
     pub grant_public_key: String,
+    /// The key that verifies audit checkpoints (`audit.pub`), for auditors and witnesses.
+    pub audit_public_key: String,
 }
 
 /// The bootstrap administrator's name.
@@ -70,6 +72,7 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
     dir.write_new(&dir.grant_key(), &grant_key_b64, true)?;
     let grant_public_key = brevet_proto::grant::public_key_b64(&grant_key);
     dir.write_new(&dir.grant_pub(), &format!("{grant_public_key}\n"), false)?;
+    let audit_key = crate::audit_key::create(dir)?;
 
     let config = Config::load(&dir.config())?;
     let store = Store::open(&dir.database_url(&config.server.db)).await?;
@@ -91,6 +94,7 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
         ca_file: dir.ca_cert().display().to_string(),
         server_url: format!("https://localhost:{}", addr.port()),
         grant_public_key,
+        audit_public_key: audit_key.public_b64,
     })
 }
 

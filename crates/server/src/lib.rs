@@ -8,16 +8,21 @@
 
 mod alerts;
 pub mod app;
+pub mod audit_checkpoints;
+pub mod audit_key;
+mod audit_proofs;
 mod auth;
 pub mod clock;
 pub mod config;
 pub mod datadir;
 mod decide;
 mod delivery;
+mod device_events;
 pub mod demo_agent;
 mod devices;
 pub mod enroll;
 mod error;
+mod forward;
 mod grants;
 mod http;
 pub mod init;

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub renewals: AtomicU64,
     /// Device long-polls being held right now.
     pub polls_waiting: AtomicI64,
+    /// The syslog forwarder's progress.
+    pub syslog: crate::forward::SyslogMetrics,
 }
 
 /// Alert kinds counted on `brevet_alerts_total{kind=…}`.
@@ -92,6 +94,7 @@ impl Default for Metrics {
             enrollments: AtomicU64::new(0),
             renewals: AtomicU64::new(0),
             polls_waiting: AtomicI64::new(0),
+            syslog: Default::default(),
         }
     }
 }
@@ -140,6 +143,7 @@ impl Metrics {
             &mut out,
         );
         self.render_devices(&mut out);
+        self.syslog.render(&mut out);
         out
     }
 

@@ -127,7 +127,7 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
     let data = json!({
         "device": new.device, "role": new.role, "duration_seconds": new.duration_seconds,
         "ticket": new.ticket, "reason": new.reason, "start": new.start_at.map(rfc3339),
-        "decision": new.decision,
+        "decision": new.decision, "user": new.user,
     });
     tx.audit("request.created", caller.name(), &new.id, data, now)
         .await?;
@@ -137,7 +137,10 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
                 "request.denied",
                 "policy",
                 &new.id,
-                json!({ "decision": new.decision }),
+                json!({
+                    "decision": new.decision,
+                    "user": new.user, "device": new.device, "ticket": new.ticket,
+                }),
                 now,
             )
             .await?;
@@ -160,7 +163,10 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
                 "request.approved",
                 "policy",
                 &new.id,
-                json!({ "auto": true, "grant_id": grant, "decision": new.decision }),
+                json!({
+                    "auto": true, "grant_id": grant, "decision": new.decision,
+                    "user": new.user, "device": new.device, "ticket": new.ticket,
+                }),
                 now,
             )
             .await?;
@@ -207,7 +213,10 @@ pub async fn approve(
         "request.approval",
         caller.name(),
         id,
-        json!({ "mfa_age_seconds": mfa_age }),
+        json!({
+            "mfa_age_seconds": mfa_age,
+            "user": req.user, "device": req.device, "role": req.role, "ticket": req.ticket,
+        }),
         now,
     )
     .await?;
@@ -234,7 +243,10 @@ pub async fn approve(
             "request.approved",
             caller.name(),
             id,
-            json!({ "approvers": approvers, "grant_id": grant }),
+            json!({
+                "approvers": approvers, "grant_id": grant,
+                "user": req.user, "device": req.device, "ticket": req.ticket,
+            }),
             now,
         )
         .await?;
@@ -273,7 +285,10 @@ pub async fn deny(
         "request.denied",
         caller.name(),
         id,
-        json!({ "reason": reason }),
+        json!({
+            "reason": reason,
+            "user": req.user, "device": req.device, "ticket": req.ticket,
+        }),
         now,
     )
     .await?;
@@ -303,7 +318,8 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<RequestView,
         None,
     )
     .await?;
-    tx.audit("request.cancelled", caller.name(), id, json!({}), now)
+    let data = json!({ "user": req.user, "device": req.device, "ticket": req.ticket });
+    tx.audit("request.cancelled", caller.name(), id, data, now)
         .await?;
     tx.commit().await?;
     app.metrics.outcome("cancelled");
@@ -377,7 +393,8 @@ async fn expire_if_due(
         None,
     )
     .await?;
-    tx.audit("request.expired", "brevetd", &req.id, json!({}), now)
+    let data = json!({ "user": req.user, "device": req.device, "ticket": req.ticket });
+    tx.audit("request.expired", "brevetd", &req.id, data, now)
         .await?;
     app.metrics.outcome("expired");
     Ok(Some(Error::Conflict(format!(

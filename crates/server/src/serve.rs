@@ -80,12 +80,14 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
         stopped,
     ));
     let sweep = tokio::spawn(sweeper::run(app.clone()));
+    let checkpoints = tokio::spawn(crate::audit_checkpoints::run(app.clone()));
+    let forward = crate::forward::spawn(&app, dir, addr)?;
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
     Ok(Running {
         addr,
         app,
         stop,
-        tasks: vec![accept, sweep],
+        tasks: vec![accept, sweep, checkpoints, forward],
     })
 }
 

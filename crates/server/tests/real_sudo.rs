@@ -1,6 +1,9 @@
 //! The real sudo, as root, inside a private mount namespace over a copy of `/etc` (the host is
 //! never touched): a grant gives exactly its command, and revocation, `done` and expiry take it
 //! away; the timestamp record goes; a deleted drop-in comes back; standing privilege is reported.
+//! The record of use: the commands run under a grant reach the audit trail as `grant.used`
+//! events, and a file and a package changed during it as `grant.changes`, across a server
+//! outage and an agent restart, each exactly once.
 
 mod common;
 
@@ -27,6 +30,7 @@ fn namespace(test: &str) -> Option<MountNamespace> {
         return None;
     }
     match MountNamespace::start() {
+        // The namespace has private copies of /etc, /var/log and dpkg's status file.
         Ok(ns) => Some(ns),
         Err(why) => {
             brevet_testkit::skip(test, &why);
@@ -168,5 +172,190 @@ fn real_sudo_follows_the_grant() {
                 i.starts_with("sudoers-rule:/etc/sudoers.d/legacy") || i.contains("legacy")
             })
     });
+    drop(h);
+}
+
+/// An agent started in `ns` with its output in `log`, printed if the test fails.
+struct LoggedAgent {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl LoggedAgent {
+    fn start(ns: &MountNamespace, state: &std::path::Path) -> LoggedAgent {
+        let log = ns.scratch().join("agent.log");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = ns
+            .command(brevet_testkit::workspace_bin("brevet-agent"))
+            .args(["run", "--reconcile-interval", "1", "--state-dir"])
+            .arg(state)
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        LoggedAgent { child, log }
+    }
+}
+
+impl Drop for LoggedAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- agent log ---\n{text}--- end of agent log ---");
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn real_sudo_use_is_recorded_once_across_an_outage() {
+    let test = "real_sudo_use_is_recorded_once_across_an_outage";
+    let Some(ns) = namespace(test) else { return };
+    if !ns.sh("test -f /var/lib/dpkg/status").status.success() {
+        return brevet_testkit::skip(test, "no dpkg status file to simulate a package change in");
+    }
+    let Some(mut h) = Harness::start(Db::Sqlite, test) else {
+        return;
+    };
+    let c = h.cast();
+    ns.sh_ok("useradd -M -s /bin/sh alice");
+    let state = ns.scratch().join("agent-state");
+    let ca = ns.scratch().join("ca.pem");
+    std::fs::write(&ca, &h.ca_pem).unwrap();
+    let token = c.admin.enroll_token("web-01").unwrap().token;
+    let enrolled = ns
+        .command(brevet_testkit::workspace_bin("brevet-agent"))
+        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
+        .arg(&ca)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let mut agent = LoggedAgent::start(&ns, &state);
+    let started = unix_now();
+
+    // role `short` = /usr/bin/id
+    let r = c.alice.create_request(&ask("short", "30m")).unwrap();
+    let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let drop_in = format!("/etc/sudoers.d/brevet_{}", g.replace('-', ""));
+    // Waiting on the file, not on sudo: every sudo run would be recorded.
+    wait_until("grant in force", 5, || {
+        ns.sh(&format!("test -f {drop_in}")).status.success()
+    });
+    assert!(
+        ns.sh_ok(&format!("cat {drop_in}"))
+            .contains("Defaults:alice logfile=/var/log/brevet/sudo.log")
+    );
+
+    let used = |n: usize| {
+        let e = events(&c.admin, "grant.used");
+        assert!(e.len() <= n, "more grant.used events than commands: {e:#?}");
+        e.len() == n
+    };
+    ns.sh_ok("cd /tmp && su alice -c 'sudo -n /usr/bin/id -u' >/dev/null");
+    ns.sh_ok("cd / && su alice -c 'sudo -n /usr/bin/id -g' >/dev/null");
+    wait_until("two commands recorded", 10, || used(2));
+
+    // The server goes away; meanwhile a third command, a file under /etc, a package; and the
+    // agent restarts with all of it still undelivered.
+    h.stop();
+    ns.sh_ok("cd /tmp && su alice -c 'sudo -n -u root /usr/bin/id -un' >/dev/null");
+    ns.sh_ok("echo 'patched during the grant' > /etc/brevet-usage-marker");
+    ns.sh_ok(
+        "printf '\\nPackage: brevet-fake-tool\\nStatus: install ok installed\\nVersion: 1.2-3\\n' \
+         >> /var/lib/dpkg/status",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    drop(agent);
+    agent = LoggedAgent::start(&ns, &state);
+    std::thread::sleep(Duration::from_secs(1));
+    h.restart_after_stop();
+    wait_until("the buffered command delivered", 20, || used(3));
+
+    // The end of the grant brings the summary of what changed.
+    c.alice.done(&g).unwrap();
+    wait_until("changes recorded", 20, || {
+        !events(&c.admin, "grant.changes").is_empty()
+    });
+    let ended = unix_now();
+
+    let used = events(&c.admin, "grant.used");
+    let got: Vec<(String, String, String, bool)> = used
+        .iter()
+        .map(|e| {
+            assert_eq!(e.subject, g);
+            assert_eq!(e.actor, "device:web-01");
+            assert_eq!(e.data["user"], "alice");
+            assert_eq!(e.data["request_id"], r.id.as_str());
+            assert_eq!(e.data["ticket"], "CHG-1234");
+            assert_eq!(e.data["time_source"], "sudo-log", "{}", e.data);
+            let at =
+                brevet_proto::timefmt::parse_rfc3339("at", e.data["at"].as_str().unwrap()).unwrap();
+            assert!(
+                (started - 2..=ended + 2).contains(&at),
+                "time {at} outside the test {started}..{ended}"
+            );
+            (
+                e.data["command"].as_str().unwrap().to_owned(),
+                e.data["cwd"].as_str().unwrap().to_owned(),
+                e.data["runas"].as_str().unwrap().to_owned(),
+                e.data["allowed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String, bool)> = [
+        ("/usr/bin/id -u", "/tmp"),
+        ("/usr/bin/id -g", "/"),
+        ("/usr/bin/id -un", "/tmp"),
+    ]
+    .iter()
+    .map(|(cmd, cwd)| (cmd.to_string(), cwd.to_string(), "root".into(), true))
+    .collect();
+    assert_eq!(got, want);
+
+    let changes = events(&c.admin, "grant.changes");
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let d = &changes[0].data;
+    assert_eq!(changes[0].subject, g);
+    assert_eq!(
+        d["added"],
+        serde_json::json!(["/etc/brevet-usage-marker"]),
+        "{d}"
+    );
+    assert_eq!(
+        d["packages_installed"],
+        serde_json::json!([{ "package": "brevet-fake-tool", "version": "1.2-3" }]),
+        "{d}"
+    );
+    assert_eq!(d["baseline_missing"], false);
+
+    // Exactly once: one audit event per device event id.
+    let mut ids: Vec<&str> = used
+        .iter()
+        .chain(&changes)
+        .map(|e| e.data["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "an event was recorded twice");
+    drop(agent);
     drop(h);
 }

@@ -1,8 +1,9 @@
-//! Appending to the hash-chained audit log inside the caller's transaction.
+//! Appending to the hash-chained audit log inside the caller's transaction, and reading it back:
+//! in order, by search ([`AuditFilter`]), and as leaf hashes for the Merkle tree.
 
 use brevet_audit::{Event, Head, Sealed};
 use brevet_proto::timefmt::rfc3339;
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
 use crate::{Engine, Error, Result, Store, Tx};
 
@@ -48,6 +49,7 @@ impl Tx {
             .bind(next.hex())
             .execute(&mut *self.tx)
             .await?;
+        self.index_event(&sealed.event, seq).await?;
         Ok(sealed)
     }
 }
@@ -65,6 +67,102 @@ impl Store {
             .map(decode)
             .collect()
     }
+}
+
+/// Which audit events to find: all conditions must hold.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events with `seq > after`.
+    pub after: u64,
+    /// At most this many (the first, in `seq` order).
+    pub limit: i64,
+    /// Only events at or after this RFC 3339 UTC time (compared as text, as stored).
+    pub since: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<String>,
+    /// Each group is a list of index terms (`user:alice`, `grant:ID`; see `audit_terms`), and
+    /// an event must carry at least one term of every group.
+    pub terms: Vec<Vec<String>>,
+}
+
+impl Store {
+    /// The events `f` selects, in `seq` order.
+    pub async fn audit_search(&self, f: &AuditFilter) -> Result<Vec<Sealed>> {
+        let after = i64::try_from(f.after).unwrap_or(i64::MAX);
+        let mut sql = String::from("SELECT * FROM audit_events WHERE seq > $1");
+        let mut binds: Vec<&str> = Vec::new();
+        if let Some(since) = &f.since {
+            let p = next(&mut binds, since.as_str());
+            sql.push_str(&format!(" AND at >= {p}"));
+        }
+        if let Some(kind) = &f.kind {
+            let p = next(&mut binds, kind.as_str());
+            sql.push_str(&format!(" AND kind = {p}"));
+        }
+        for group in f.terms.iter().filter(|g| !g.is_empty()) {
+            let ps: Vec<String> = group.iter().map(|t| next(&mut binds, t.as_str())).collect();
+            sql.push_str(&format!(
+                " AND seq IN (SELECT seq FROM audit_terms WHERE seq > $1 AND term IN ({}))",
+                ps.join(", ")
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", binds.len() + 2));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(after);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.bind(f.limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// The leaf hashes of events `after + 1` to `after + limit` (fewer at the end of the log),
+    /// in order, as `(seq, leaf hash)`.
+    pub async fn audit_leaves(&self, after: u64, limit: i64) -> Result<Vec<(u64, String)>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        sqlx::query("SELECT seq, leaf_hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                let seq = u64::try_from(seq).map_err(|_| Error::Corrupt("audit seq".into()))?;
+                Ok((seq, r.try_get("leaf_hash")?))
+            })
+            .collect()
+    }
+
+    /// One event.
+    pub async fn audit_event(&self, seq: u64) -> Result<Option<Sealed>> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        sqlx::query("SELECT * FROM audit_events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
+    /// How many events the log holds (the head's `seq`).
+    pub async fn audit_size(&self) -> Result<u64> {
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        u64::try_from(seq).map_err(|_| Error::Corrupt("audit head seq".into()))
+    }
+}
+
+/// Records a value to bind and returns its placeholder (`$2` for the first: `$1` is `after`).
+/// Only placeholders are ever spliced into the SQL.
+fn next<'a>(binds: &mut Vec<&'a str>, value: &'a str) -> String {
+    binds.push(value);
+    format!("${}", binds.len() + 1)
 }
 
 fn decode(row: &AnyRow) -> Result<Sealed> {

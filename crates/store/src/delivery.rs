@@ -15,6 +15,9 @@ use crate::{Engine, Error, Result, Store, Tx};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceGrant {
     pub id: String,
+    /// The grant holder and the request it came from (for the audit event).
+    pub user: String,
+    pub request_id: String,
     pub state: GrantState,
     pub signed: SignedGrant,
     pub delivered: bool,
@@ -24,6 +27,9 @@ pub struct DeviceGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckTarget {
     pub device: String,
+    /// The grant holder and the request it came from (for the audit event).
+    pub user: String,
+    pub request_id: String,
     pub state: GrantState,
     pub applied_at: Option<i64>,
     pub revocation_confirmed_at: Option<i64>,
@@ -57,10 +63,12 @@ impl Tx {
     pub async fn lock_ack_target(&mut self, id: &str) -> Result<Option<AckTarget>> {
         let sql = match self.engine {
             Engine::Sqlite => {
-                "SELECT device, state, applied_at, revocation_confirmed_at FROM grants WHERE id = $1"
+                "SELECT device, state, applied_at, revocation_confirmed_at, user_name, request_id
+                 FROM grants WHERE id = $1"
             }
             Engine::Postgres => {
-                "SELECT device, state, applied_at, revocation_confirmed_at FROM grants WHERE id = $1
+                "SELECT device, state, applied_at, revocation_confirmed_at, user_name, request_id
+                 FROM grants WHERE id = $1
                  FOR UPDATE"
             }
         };
@@ -73,6 +81,8 @@ impl Tx {
         };
         Ok(Some(AckTarget {
             device: row.try_get("device")?,
+            user: row.try_get("user_name")?,
+            request_id: row.try_get("request_id")?,
             state: state(&row)?,
             applied_at: row.try_get("applied_at")?,
             revocation_confirmed_at: row.try_get("revocation_confirmed_at")?,
@@ -185,7 +195,7 @@ impl Store {
     /// The `issued` and `active` grants of `device`, oldest first.
     pub async fn device_grants(&self, device: &str) -> Result<Vec<DeviceGrant>> {
         sqlx::query(
-            "SELECT id, state, doc, sig, delivered_at FROM grants
+            "SELECT id, state, doc, sig, delivered_at, user_name, request_id FROM grants
              WHERE device = $1 AND state IN ('issued', 'active')
              ORDER BY issued_at, id LIMIT 1000",
         )
@@ -196,6 +206,8 @@ impl Store {
         .map(|r| {
             Ok(DeviceGrant {
                 id: r.try_get("id")?,
+                user: r.try_get("user_name")?,
+                request_id: r.try_get("request_id")?,
                 state: state(r)?,
                 signed: SignedGrant {
                     doc: r.try_get("doc")?,

@@ -13,7 +13,10 @@
 //! head row serialises appends to the hash chain.
 
 mod audit;
+mod audit_terms;
+mod checkpoints;
 mod delivery;
+mod device_events;
 mod devices;
 mod enroll;
 mod error;
@@ -22,6 +25,7 @@ mod reports;
 mod requests;
 mod schema;
 mod sessions;
+mod syslog;
 mod users;
 
 use std::sync::Arc;
@@ -31,6 +35,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use audit::AuditFilter;
+pub use checkpoints::StoredCheckpoint;
 pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
 pub use error::Error;
@@ -107,6 +113,7 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
         };
         schema::migrate(&store).await?;
+        audit_terms::backfill(&store).await?;
         Ok(store)
     }
 

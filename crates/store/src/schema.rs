@@ -125,7 +125,50 @@ const V2: &[&str] = &[
           AND alert_raised_at IS NULL",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2];
+/// The verifiable log: signed checkpoints (one per size, so replicas cannot store two for the
+/// same size) with the Merkle frontier they were signed from, and the search index of audit
+/// events. `audit_terms_through` asks `Store::open` to index the events written before V3.
+const V3: &[&str] = &[
+    "CREATE TABLE audit_checkpoints (
+        size BIGINT PRIMARY KEY,
+        root TEXT NOT NULL,
+        at TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        frontier TEXT NOT NULL)",
+    "CREATE TABLE audit_terms (
+        term TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (term, seq))",
+    "CREATE INDEX audit_events_by_at ON audit_events (at)",
+    "INSERT INTO meta (key, value)
+        SELECT 'audit_terms_through', CAST(seq AS TEXT) FROM audit_head WHERE id = 1",
+];
+
+/// Syslog forwarding: how far the audit log has been forwarded, and which `brevetd` replica
+/// holds the forwarding lease (one row).
+const V4: &[&str] = &[
+    "CREATE TABLE syslog_cursor (
+        id BIGINT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        lease_until BIGINT NOT NULL)",
+    "INSERT INTO syslog_cursor (id, seq, owner, lease_until) VALUES (1, 0, '', 0)",
+];
+
+/// The record of use: the ids of the events devices sent (`grant.used`, `grant.changes`) and
+/// the audit event each became, so an event sent again is recognised and not recorded twice.
+const V5: &[&str] = &[
+    "CREATE TABLE device_events (
+        id TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        grant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        recorded_at BIGINT NOT NULL)",
+    "CREATE INDEX device_events_by_grant ON device_events (grant_id)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

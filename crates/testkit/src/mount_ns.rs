@@ -3,7 +3,8 @@
 //!
 //! A holder process (`unshare -m --propagation private`) bind-mounts a copy of the whole `/etc`
 //! over `/etc` (a single bind-mounted `/etc/group` breaks gpasswd) and puts tmpfs over the
-//! directories sudo writes (`/run/sudo`, `/var/lib/sudo`), then sleeps. Commands enter its
+//! directories sudo and the agent write (`/run/sudo`, `/var/lib/sudo`, `/var/log`), binds a copy
+//! of dpkg's status file (tests simulate package changes), then sleeps. Commands enter its
 //! namespace with `nsenter -t PID -m`. Dropping the value kills the holder; the mounts go with
 //! the namespace when its last process ends.
 
@@ -48,9 +49,13 @@ impl MountNamespace {
             "set -e; mount --bind '{etc}' /etc; \
              mkdir -p /run/sudo; mount -t tmpfs -o mode=0711 tmpfs /run/sudo; \
              mkdir -p /var/lib/sudo; mount -t tmpfs -o mode=0700 tmpfs /var/lib/sudo; \
+             mount -t tmpfs -o mode=0755 tmpfs /var/log; \
+             if [ -f /var/lib/dpkg/status ]; then cp /var/lib/dpkg/status '{status}'; \
+               mount --bind '{status}' /var/lib/dpkg/status; fi; \
              touch '{ready}'; exec sleep 100000",
             etc = etc.display(),
-            ready = ready.display()
+            ready = ready.display(),
+            status = dir.path().join("dpkg-status").display()
         );
         let holder = Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -155,6 +160,11 @@ mod tests {
             "brevet-ns-test"
         );
         ns.sh_ok("useradd -M brevetnsuser");
+        ns.sh_ok("mkdir -p /var/log/brevet-ns-test");
+        assert!(
+            !Path::new("/var/log/brevet-ns-test").exists(),
+            "the host /var/log was touched"
+        );
         assert!(
             !std::fs::read_to_string("/etc/passwd")
                 .unwrap()

@@ -641,3 +641,62 @@ fn drift_is_reported_once() {
     b.drift_delivered(3).unwrap();
     assert!(Journal::load(&env.state).unwrap().pending_drift.is_empty());
 }
+
+#[test]
+fn the_record_of_use_follows_the_grant() {
+    use brevet_proto::agent::{ChangeSummary, CommandUse, DeviceEventKind};
+    use std::io::Write;
+
+    let env = Env::new();
+    std::fs::create_dir_all(env.root.sudoers_d()).unwrap();
+    let mut a = applied(&env);
+    // The drop-in tells sudo where to log, and the directory is there, private.
+    let text = std::fs::read_to_string(env.drop_in()).unwrap();
+    assert!(text.contains("Defaults:alice logfile=/var/log/brevet/sudo.log\n"));
+    assert_eq!(mode(&env.root.path(crate::usage::LOG_DIR)), 0o700);
+    assert!(env.state.join(format!("baselines/{ID}.json")).exists());
+
+    // During the grant: a command through sudo, and a file under /etc.
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(env.root.path(crate::usage::SUDO_LOG))
+        .unwrap();
+    log.write_all(
+        b"Nov 28 10:00:05 : alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/apt-get update\n",
+    )
+    .unwrap();
+    std::fs::write(env.root.path("/etc/motd"), "patched\n").unwrap();
+
+    // Revoked: the last commands are still tied to it, then the changes are summarised.
+    a.clock.set(T0 + 10);
+    a.sync(&delivery(vec![], T0 + 10)).unwrap();
+    let events = a.pending_events(10);
+    let kinds: Vec<DeviceEventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [DeviceEventKind::GrantUsed, DeviceEventKind::GrantChanges]
+    );
+    assert!(events.iter().all(|e| e.grant_id == ID));
+    let used: CommandUse = serde_json::from_value(events[0].data.clone()).unwrap();
+    assert_eq!(used.command, "/usr/bin/apt-get update");
+    assert_eq!(events[0].at, rfc3339(T0 + 5));
+    let changes: ChangeSummary = serde_json::from_value(events[1].data.clone()).unwrap();
+    assert_eq!(
+        changes.added,
+        ["/etc/motd"],
+        "the drop-in itself is not a change"
+    );
+    assert!(changes.changed.is_empty() && changes.removed.is_empty());
+    assert!(!env.state.join(format!("baselines/{ID}.json")).exists());
+
+    // A restart does not read the log again; delivered events are gone for good.
+    drop(a);
+    let mut a = env.agent_at(T0 + 20);
+    a.startup().unwrap();
+    a.tick().unwrap();
+    assert_eq!(a.pending_event_count(), 2);
+    a.events_delivered(2).unwrap();
+    let a = env.agent_at(T0 + 30);
+    assert_eq!(a.pending_event_count(), 0);
+}

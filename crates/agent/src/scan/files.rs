@@ -25,7 +25,7 @@ pub(crate) const MAX_BYTES: u64 = 8 << 20;
     target_arch = "s390x",
     target_arch = "powerpc64"
 ))]
-const O_NONBLOCK: i32 = 0o4000;
+pub(crate) const O_NONBLOCK: i32 = 0o4000;
 #[cfg(not(any(
     target_arch = "x86",
     target_arch = "x86_64",
@@ -36,7 +36,7 @@ const O_NONBLOCK: i32 = 0o4000;
     target_arch = "s390x",
     target_arch = "powerpc64"
 )))]
-const O_NONBLOCK: i32 = 0; // the `is_file` check before opening still applies
+pub(crate) const O_NONBLOCK: i32 = 0; // the `is_file` check before opening still applies
 
 /// Resolves `path` (already inside the root) to its canonical form, refusing anything that
 /// ends up outside the root. `Ok(None)` when it does not exist.

@@ -13,7 +13,7 @@
 //! `/etc/sudoers`, a `brevet_*` drop-in, `root`, the break-glass user or anything allow-listed.
 
 mod accounts;
-mod files;
+pub(crate) mod files;
 mod groups;
 mod lexer;
 mod remediate;

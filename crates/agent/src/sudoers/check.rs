@@ -1,9 +1,10 @@
 //! A strict parser of exactly the sudoers subset [`render`](super::render) writes, used in place
 //! of `visudo` in a `--root` sandbox where sudo is not installed.
 //!
-//! It accepts three lines — the `# Brevet grant …` comment, `Defaults:<user>
-//! timestamp_timeout=0`, and one `<user> ALL=(<runas>) [NOTBEFORE=… NOTAFTER=… ]NOPASSWD: <cmd>,
-//! …` rule — and refuses everything else. It is written independently of the validators in
+//! It accepts three or four lines — the `# Brevet grant …` comment, `Defaults:<user>
+//! timestamp_timeout=0`, optionally `Defaults:<user> logfile=/var/log/brevet/sudo.log` (exactly
+//! that path), and one `<user> ALL=(<runas>) [NOTBEFORE=… NOTAFTER=… ]NOPASSWD: <cmd>, …` rule —
+//! and refuses everything else. It is written independently of the validators in
 //! `brevet_proto::validate`, so a renderer bug is caught by a second implementation; anything it
 //! accepts is also accepted by sudo 1.9's `visudo` (tested against the real one when installed).
 
@@ -49,8 +50,10 @@ pub fn check(text: &str) -> std::result::Result<(), Rejection> {
             return Err(fail(i + 1, "only printable ASCII without `\\` is allowed"));
         }
     }
-    let [comment, defaults, rule] = lines.as_slice() else {
-        return Err(fail(0, "expected exactly three lines"));
+    let (comment, defaults, logfile, rule) = match lines.as_slice() {
+        [c, d, r] => (c, d, None, r),
+        [c, d, l, r] => (c, d, Some(l), r),
+        _ => return Err(fail(0, "expected three or four lines")),
     };
     if !comment.starts_with("# Brevet grant ") {
         return Err(fail(1, "expected the `# Brevet grant` comment"));
@@ -60,7 +63,14 @@ pub fn check(text: &str) -> std::result::Result<(), Rejection> {
         .and_then(|r| r.strip_suffix(" timestamp_timeout=0"))
         .filter(|u| is_name(u))
         .ok_or_else(|| fail(2, "expected `Defaults:<user> timestamp_timeout=0`"))?;
-    check_rule(rule, user).map_err(|m| fail(3, &m))
+    if let Some(l) = logfile {
+        let want = format!("Defaults:{user} logfile={}", crate::usage::SUDO_LOG);
+        if **l != want {
+            return Err(fail(3, &format!("expected `{want}`")));
+        }
+    }
+    let rule_line = if logfile.is_some() { 4 } else { 3 };
+    check_rule(rule, user).map_err(|m| fail(rule_line, &m))
 }
 
 fn check_rule(rule: &str, user: &str) -> std::result::Result<(), String> {

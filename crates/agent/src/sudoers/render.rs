@@ -25,9 +25,13 @@ fn sudo_time(unix: i64) -> String {
 /// ```text
 /// # Brevet grant <id>: <user> as <runas> on <device>, ticket <T|none>, until <not_after>. Managed by brevet-agent; do not edit.
 /// Defaults:<user> timestamp_timeout=0
+/// Defaults:<user> logfile=/var/log/brevet/sudo.log
 /// <user> ALL=(<runas>) [NOTBEFORE=… NOTAFTER=… ]NOPASSWD: <cmd1>, <cmd2>
 /// ```
 ///
+/// The `logfile` line makes sudo (1.9.13 honours it per user) write every command of the user,
+/// allowed or refused, to Brevet's own log in the default text format, where the agent reads
+/// it ([`crate::usage`]); it applies only while some drop-in of that user exists.
 /// `NOPASSWD` because approval and step-up MFA already authenticated the person; the time bounds
 /// (when `time_bounds`) make sudo itself refuse outside the window even if the agent is dead.
 /// A grant without commands has no drop-in: that is an error here.
@@ -78,9 +82,11 @@ pub fn render(doc: &GrantDoc, time_bounds: bool) -> Result<String> {
         "# Brevet grant {id}: {user} as {runas} on {device}, ticket {ticket}, until {until}. \
          Managed by brevet-agent; do not edit.\n\
          Defaults:{user} timestamp_timeout=0\n\
+         Defaults:{user} logfile={log}\n\
          {user} ALL=({runas}) {bounds}NOPASSWD: {cmds}\n",
         until = timefmt::rfc3339(not_after),
         cmds = commands.join(", "),
+        log = crate::usage::SUDO_LOG,
     ))
 }
 
@@ -116,7 +122,8 @@ pub(crate) mod tests {
     fn renders_exactly() {
         let header = "# Brevet grant 0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d: alice as root on web-01, \
                       ticket CHG-1234, until 2026-11-28T10:30:00Z. Managed by brevet-agent; do not edit.\n\
-                      Defaults:alice timestamp_timeout=0\n";
+                      Defaults:alice timestamp_timeout=0\n\
+                      Defaults:alice logfile=/var/log/brevet/sudo.log\n";
         assert_eq!(
             render(&doc(), true).unwrap(),
             format!(

@@ -1,4 +1,5 @@
-//! `brevet grants`, `grant show`, `revoke` and `done`.
+//! `brevet grants`, `grant show` (with the grant's story from the audit trail), `revoke` and
+//! `done`.
 
 use std::io::Write;
 
@@ -6,9 +7,11 @@ use brevet_proto::api::GrantView;
 use brevet_proto::validate;
 
 use super::Ctx;
+use super::audit_search::{self, fetch_all};
 use crate::cli::GrantCommand;
+use crate::client::AuditQuery;
 use crate::error::Error;
-use crate::output::{Fields, Table, joined, opt};
+use crate::output::{Fields, Table, joined, opt, sanitize};
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, active: bool, device: Option<&str>) -> Result<(), Error> {
     let device = device.map(validate::device_name).transpose()?;
@@ -16,12 +19,45 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, active: bool, device: Option<&str>) -> Res
     ctx.show(gs.as_slice(), table)
 }
 
+/// The grant, then its story from the audit trail: every event about it and its request, in
+/// order. Without the right to read the trail (only admins, auditors and approvers may, and
+/// the holder for their own grants) the grant is shown and the story says why it is missing.
 pub(crate) fn show(ctx: &mut Ctx<'_>, command: GrantCommand) -> Result<(), Error> {
     let GrantCommand::Show { id } = command;
     validate::id("grant id", &id)?;
-    let g = ctx.client()?.grant(&id)?;
-    ctx.show(&g, fields)
+    let client = ctx.client()?;
+    let g = client.grant(&id)?;
+    let q = AuditQuery {
+        grant: Some(id.clone()),
+        ..AuditQuery::default()
+    };
+    let story = match fetch_all(&client, q, STORY_MAX) {
+        Ok(events) => Ok(events),
+        Err(e) if e.api_code() == Some("forbidden") => Err(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    if ctx.global.json {
+        let mut v = serde_json::to_value(&g).map_err(std::io::Error::other)?;
+        if let (serde_json::Value::Object(m), Ok(events)) = (&mut v, &story) {
+            let events = serde_json::to_value(events).map_err(std::io::Error::other)?;
+            m.insert("story".to_owned(), events);
+        }
+        return crate::output::json(ctx.out, &v);
+    }
+    fields(ctx.out, &g)?;
+    writeln!(ctx.out)?;
+    match story {
+        Ok(events) => {
+            writeln!(ctx.out, "story:")?;
+            audit_search::table(ctx.out, &events)?;
+        }
+        Err(why) => writeln!(ctx.out, "story: not shown: {}", sanitize(&why))?,
+    }
+    Ok(())
 }
+
+/// At most this many events of one grant are shown.
+const STORY_MAX: u32 = 10_000;
 
 pub(crate) fn revoke(ctx: &mut Ctx<'_>, id: &str, reason: &str) -> Result<(), Error> {
     validate::id("grant id", id)?;

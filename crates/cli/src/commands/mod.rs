@@ -7,11 +7,14 @@
 
 mod admin;
 mod audit;
+mod audit_search;
+mod audit_verify;
 mod auth;
 mod findings;
 mod grants;
 mod policy;
 mod requests;
+mod story;
 mod totp;
 
 use std::io::{BufRead, Write};

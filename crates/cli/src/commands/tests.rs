@@ -101,7 +101,8 @@ fn parses_the_design_contract() {
     assert!(matches!(
         cli.command,
         Command::Audit(crate::cli::AuditCommand::Export {
-            format: AuditFormat::Jsonl
+            format: AuditFormat::Jsonl,
+            since: None,
         })
     ));
     for args in [
@@ -144,6 +145,38 @@ fn parses_the_design_contract() {
         &["revoke", ID, "--reason", "task finished"],
         &["done", ID],
         &["audit", "export", "--format", "ocsf"],
+        &["audit", "export", "--since", "2026-11-28T10:00:00Z"],
+        &[
+            "audit",
+            "checkpoint",
+            "--out",
+            "cp.json",
+            "--extends",
+            "old.json",
+        ],
+        &["audit", "checkpoint", "--key", "audit.pub"],
+        &[
+            "audit",
+            "verify",
+            "x.jsonl",
+            "--key",
+            "audit.pub",
+            "--checkpoint",
+            "cp.json",
+        ],
+        &[
+            "audit", "search", "--user", "alice", "--device", "web-01", "--ticket", "CHG-1",
+        ],
+        &[
+            "audit",
+            "search",
+            "--grant",
+            ID,
+            "--kind",
+            "grant.used",
+            "--since",
+            "2026-11-28T10:00:00Z",
+        ],
         &["policy", "check", "policy.cedar"],
     ] {
         parse(args);
@@ -166,6 +199,7 @@ fn required_arguments_are_required() {
         &["revoke", ID],
         &["login"],
         &["audit", "export", "--format", "csv"],
+        &["audit", "verify", "x.jsonl"],
     ] {
         let all = std::iter::once(&"brevet").chain(args);
         assert!(Cli::try_parse_from(all).is_err(), "{args:?}");
@@ -275,8 +309,20 @@ fn other_bad_inputs_are_refused_locally() {
             "invalid user name `Alice!`",
         ),
         (
-            &["audit", "export", "--format", "ocsf"],
-            "audit export format `ocsf` is not yet supported",
+            &["audit", "export", "--since", "yesterday"],
+            "invalid since `yesterday`",
+        ),
+        (
+            &["audit", "search", "--user", "Alice!"],
+            "invalid user name `Alice!`",
+        ),
+        (
+            &["audit", "search", "--grant", "g1"],
+            "invalid grant id `g1`",
+        ),
+        (
+            &["audit", "verify", "x.jsonl", "--key", "nope"],
+            "invalid audit public key `nope`",
         ),
     ] {
         let e = err(args);

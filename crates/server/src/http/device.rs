@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use brevet_proto::agent::{
-    Ack, AckResponse, DeviceFindings, DeviceGrants, DeviceReport, RenewRequest, RenewResponse,
-    ReportResponse,
+    Ack, AckResponse, DeviceEvent, DeviceFindings, DeviceGrants, DeviceReport, EventsResponse,
+    RenewRequest, RenewResponse, ReportResponse,
 };
 use serde::Deserialize;
 
@@ -14,7 +14,7 @@ use super::extract::{Body, Params};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::devices::Device;
-use crate::{Error, delivery, enroll, reports};
+use crate::{Error, delivery, device_events, enroll, reports};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +40,15 @@ pub async fn acks(
     Body(body): Body<Vec<Ack>>,
 ) -> Result<Json<AckResponse>, Error> {
     Ok(Json(delivery::acks(&app, &device, body).await?))
+}
+
+/// The record of use: commands run under grants and what changed while they were in force.
+pub async fn events(
+    State(app): State<Arc<App>>,
+    device: Device,
+    Body(body): Body<Vec<DeviceEvent>>,
+) -> Result<Json<EventsResponse>, Error> {
+    Ok(Json(device_events::record(&app, &device, body).await?))
 }
 
 pub async fn renew(

@@ -17,6 +17,7 @@ pub async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
         version: env!("CARGO_PKG_VERSION").into(),
         now: rfc3339(app.clock.now()),
         grant_public_key: app.grant_public_key.clone(),
+        audit_public_key: app.audit_key.public_b64.clone(),
     })
 }
 

@@ -138,6 +138,13 @@ impl TestDevice {
         self.post("/v1/device/report", report)
     }
 
+    pub fn events(
+        &self,
+        events: &[brevet_proto::agent::DeviceEvent],
+    ) -> Result<brevet_proto::agent::EventsResponse, DevError> {
+        self.post("/v1/device/events", &events)
+    }
+
     fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, DevError> {
         let resp = self
             .agent

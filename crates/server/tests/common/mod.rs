@@ -173,6 +173,18 @@ impl Harness {
         }
     }
 
+    /// The server's `brevet.toml`.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.data().config()
+    }
+
+    /// Appends `text` (TOML sections) to `brevet.toml`; it takes effect at the next start.
+    pub fn append_config(&self, text: &str) {
+        let path = self.config_path();
+        let config = std::fs::read_to_string(&path).expect("read config");
+        std::fs::write(&path, format!("{config}\n{text}\n")).expect("write config");
+    }
+
     fn remember(&mut self, user: &str, password: &str, uri: &str) {
         let secret = uri
             .split("secret=")

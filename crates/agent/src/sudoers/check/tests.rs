@@ -33,6 +33,10 @@ fn good() -> Vec<String> {
             "Defaults:_svc-1 timestamp_timeout=0",
             "_svc-1 ALL=(r-1) NOPASSWD: /opt/.../tool --flag-on",
         ),
+        file(
+            "Defaults:alice timestamp_timeout=0\nDefaults:alice logfile=/var/log/brevet/sudo.log",
+            "alice ALL=(root) NOPASSWD: /usr/bin/ls",
+        ),
     ]
 }
 
@@ -85,6 +89,19 @@ fn stricter() -> Vec<String> {
         format!("{HEAD}{d}\nalice ALL=(root) NOPASSWD: /usr/bin/ls \\\n, ALL\n"),
         format!("{HEAD}{d}\r\nalice ALL=(root) NOPASSWD: /usr/bin/ls\n"),
         format!("# something else\n{d}\nalice ALL=(root) NOPASSWD: /usr/bin/ls\n"),
+        // Only Brevet's own log, only for the rule's user.
+        file(
+            &format!("{d}\nDefaults:alice logfile=/tmp/elsewhere.log"),
+            "alice ALL=(root) NOPASSWD: /usr/bin/ls",
+        ),
+        file(
+            &format!("{d}\nDefaults:bob logfile=/var/log/brevet/sudo.log"),
+            "alice ALL=(root) NOPASSWD: /usr/bin/ls",
+        ),
+        file(
+            &format!("{d}\nDefaults:alice log_input"),
+            "alice ALL=(root) NOPASSWD: /usr/bin/ls",
+        ),
     ]
 }
 
@@ -232,8 +249,8 @@ fn hostile_strings_either_fail_validation_or_render_without_injection() {
         };
         rendered += 1;
         assert_eq!(check(&text), Ok(()), "{text}");
-        assert_eq!(text.matches('\n').count(), 3, "{text}");
-        let rule = text.lines().nth(2).unwrap_or_default();
+        assert_eq!(text.matches('\n').count(), 4, "{text}");
+        let rule = text.lines().nth(3).unwrap_or_default();
         assert_eq!(rule.matches(',').count() + 1, d.commands.len(), "{text}");
         assert!(!rule.contains('\\') && !rule.contains('#'), "{text}");
         assert!(rule.starts_with(&format!("{} ALL=({}) ", d.user, d.runas)));
