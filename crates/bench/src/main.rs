@@ -2,16 +2,16 @@
 //! server it spawns:
 //!
 //! ```text
-//! cargo build --release -p brevet-bench -p brevet-server
+//! cargo build --release -p brevet-bench -p brevet-server -p brevet-agent -p brevet-cli
 //! cargo run --release -p brevet-bench -- all
 //! ```
 //!
 //! `cedar` times policy decisions in-process; `cycles` drives a real `brevetd` child process
-//! over HTTPS on SQLite or PostgreSQL; `all` runs the three and prints a Markdown table.
-//! `agents` runs a fleet of real `brevet-agent` processes against one `brevetd` and times
-//! approval → drop-in in force and `not_after` → drop-in gone; `agents-all` does that for 1, 100
-//! and 1,000 agents (build `brevet-agent` too). The exit status is non-zero when anything
-//! failed, including a single failed cycle or grant.
+//! over HTTPS on SQLite or PostgreSQL; `agents` runs a fleet of real `brevet-agent` processes
+//! against one `brevetd` and times approval → drop-in in force and `not_after` → drop-in gone;
+//! `agents-all` does that for 1, 100 and 1,000 agents. `all` runs all of them and prints the
+//! Markdown tables. The exit status is non-zero when anything failed, including a single failed
+//! cycle or grant.
 
 mod agents;
 mod agents_table;
@@ -52,7 +52,11 @@ const TARGET_SQLITE_CYCLES: f64 = 500.0;
 enum Command {
     Cedar { n: usize },
     Cycles(cycles::Options),
-    All { n: usize, opts: cycles::Options },
+    All {
+        n: usize,
+        opts: cycles::Options,
+        fleets: Vec<agents::Options>,
+    },
     Agents(Vec<agents::Options>),
 }
 
@@ -143,28 +147,45 @@ fn parse(args: &[String]) -> Result<Command, String> {
             opts.db = db.ok_or("`cycles` needs `--db sqlite` or `--db postgres`")?;
             Ok(Command::Cycles(opts))
         }
-        "all" => Ok(Command::All { n, opts }),
+        "all" => Ok(Command::All {
+            n,
+            opts,
+            fleets: fleets(fleet),
+        }),
         "agents" => {
             if fleet.count == 0 {
                 return Err("`agents` needs `--count N` (at least 1)".into());
             }
             Ok(Command::Agents(vec![fleet]))
         }
-        "agents-all" => Ok(Command::Agents(
-            FLEETS
-                .iter()
-                .map(|&(count, grants)| agents::Options {
-                    count,
-                    grants: if grants_given { fleet.grants } else { grants },
-                    ..fleet
-                })
-                .collect(),
-        )),
+        "agents-all" => {
+            if !grants_given {
+                return Ok(Command::Agents(fleets(fleet)));
+            }
+            Ok(Command::Agents(
+                FLEETS
+                    .iter()
+                    .map(|&(count, _)| agents::Options { count, ..fleet })
+                    .collect(),
+            ))
+        }
         other => Err(format!("unknown subcommand `{other}`")),
     }
 }
 
-/// Runs `command`; `Ok(false)` when every step ran but some cycles failed.
+/// The runs of `agents-all`, with the grants of [`FLEETS`].
+fn fleets(base: agents::Options) -> Vec<agents::Options> {
+    FLEETS
+        .iter()
+        .map(|&(count, grants)| agents::Options {
+            count,
+            grants,
+            ..base
+        })
+        .collect()
+}
+
+/// Runs `command`; `Ok(false)` when every step ran but some cycles or grants failed.
 fn run(command: Command) -> Result<bool, String> {
     match command {
         Command::Cedar { n } => {
@@ -181,7 +202,7 @@ fn run(command: Command) -> Result<bool, String> {
                 None => Ok(true),
             }
         }
-        Command::All { n, opts } => {
+        Command::All { n, opts, fleets } => {
             let brevetd = brevet_testkit::workspace_bin("brevetd");
             let cedar = cedar::run(n)?;
             cedar.print();
@@ -195,25 +216,30 @@ fn run(command: Command) -> Result<bool, String> {
                 println!();
             }
             print_table(&cedar, &reports);
-            Ok(reports.iter().all(|r| r.failures == 0))
-        }
-        Command::Agents(runs) => {
-            let brevetd = brevet_testkit::workspace_bin("brevetd");
-            let agent = brevet_testkit::workspace_bin("brevet-agent");
-            let footprint = footprint::measure(&agent);
-            footprint.print();
             println!();
-            let mut reports = Vec::new();
-            for opts in runs {
-                let report = agents::run(&brevetd, &agent, opts)?;
-                report.print();
-                println!();
-                reports.push(report);
-            }
-            agents_table::print(&reports, &footprint);
-            Ok(reports.iter().all(|r| r.timed.failures == 0))
+            let agents_ok = run_agents(fleets)?;
+            Ok(reports.iter().all(|r| r.failures == 0) && agents_ok)
         }
+        Command::Agents(runs) => run_agents(runs),
     }
+}
+
+/// Runs the fleets one after the other, each with its own server, and prints their table.
+fn run_agents(runs: Vec<agents::Options>) -> Result<bool, String> {
+    let brevetd = brevet_testkit::workspace_bin("brevetd");
+    let agent = brevet_testkit::workspace_bin("brevet-agent");
+    let footprint = footprint::measure(&agent);
+    footprint.print();
+    println!();
+    let mut reports = Vec::new();
+    for opts in runs {
+        let report = agents::run(&brevetd, &agent, opts)?;
+        report.print();
+        println!();
+        reports.push(report);
+    }
+    agents_table::print(&reports, &footprint);
+    Ok(reports.iter().all(|r| r.timed.failures == 0))
 }
 
 /// The Markdown table for BENCHMARKS.md.

@@ -70,7 +70,11 @@ pub async fn tick(app: &App) -> Result<Option<u64>, Error> {
     let cp = Checkpoint::sign(size, &progress.frontier.root(), &at, &app.audit_key.pair);
     if !app
         .store
-        .insert_checkpoint(&cp, &progress.frontier.to_text())
+        .insert_checkpoint(
+            &cp,
+            &progress.frontier.to_text(),
+            (progress.signed > 0).then_some(progress.signed),
+        )
         .await?
     {
         tracing::debug!(size, "another replica stored this checkpoint first");

@@ -123,7 +123,7 @@ both_engines!(checkpoints_follow_the_log, |mut h: Harness| {
     );
     assert!(
         !h.rt
-            .block_on(app.store.insert_checkpoint(&rival, ""))
+            .block_on(app.store.insert_checkpoint(&rival, "", None))
             .unwrap()
     );
     assert_eq!(c.admin.audit_checkpoint().unwrap(), second);

@@ -1,5 +1,6 @@
-//! Signed audit checkpoints, one per log size, each with the Merkle frontier it was signed from
-//! (so a restarted server continues from the latest instead of rehashing the whole log).
+//! Signed audit checkpoints, one per log size. The latest keeps the Merkle frontier it was
+//! signed from (so a restarted server continues from it instead of rehashing the whole log);
+//! older ones drop it, as nothing reads it.
 //!
 //! `size` is the primary key and inserts do nothing on conflict: when several replicas sign,
 //! the first checkpoint stored for a size is the only one, and all agree on its root anyway.
@@ -18,8 +19,14 @@ pub struct StoredCheckpoint {
 }
 
 impl Store {
-    /// Stores a checkpoint unless one of that size exists. Returns whether it was stored.
-    pub async fn insert_checkpoint(&self, cp: &Checkpoint, frontier: &str) -> Result<bool> {
+    /// Stores a checkpoint unless one of that size exists. Returns whether it was stored. The
+    /// frontier of the checkpoint of size `previous` is dropped: only the latest is needed.
+    pub async fn insert_checkpoint(
+        &self,
+        cp: &Checkpoint,
+        frontier: &str,
+        previous: Option<u64>,
+    ) -> Result<bool> {
         let size = i64::try_from(cp.size).map_err(|_| Error::Corrupt("checkpoint size".into()))?;
         let mut tx = self.begin().await?;
         let r = sqlx::query(
@@ -33,6 +40,14 @@ impl Store {
         .bind(frontier)
         .execute(&mut *tx.tx)
         .await?;
+        if let Some(previous) = previous.and_then(|p| i64::try_from(p).ok())
+            && previous < size
+        {
+            sqlx::query("UPDATE audit_checkpoints SET frontier = '' WHERE size = $1")
+                .bind(previous)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }

@@ -56,23 +56,33 @@ const CHUNK: usize = 4096;
 /// A line that is not an audit event: its number and why.
 type BadLine = (u64, String);
 
+/// A batch of lines read into one buffer: the text, and each non-blank line's number and span.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    lines: Vec<(u64, std::ops::Range<usize>)>,
+}
+
 /// Feeds every non-blank line to `verifier`, in order. Parsing a line and recomputing its leaf
 /// hash (most of the work) runs on every core, a batch of lines at a time; the chain is then
 /// checked in order on this thread.
 fn verify_lines(mut input: impl BufRead, verifier: &mut ExportVerifier) -> Result<(), VerifyError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let mut number = 0u64;
+    let mut batch = Batch::default();
     loop {
-        let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(threads * CHUNK);
+        batch.text.clear();
+        batch.lines.clear();
         let mut read_error = None;
-        while batch.len() < threads * CHUNK {
-            let mut line = Vec::new();
-            match input.read_until(b'\n', &mut line) {
+        while batch.lines.len() < threads * CHUNK {
+            let start = batch.text.len();
+            match input.read_until(b'\n', &mut batch.text) {
                 Ok(0) => break,
                 Ok(_) => {
                     number += 1;
-                    if !line.iter().all(u8::is_ascii_whitespace) {
-                        batch.push((number, line));
+                    let span = start..batch.text.len();
+                    if !batch.text[span.clone()].iter().all(u8::is_ascii_whitespace) {
+                        batch.lines.push((number, span));
                     }
                 }
                 Err(e) => {
@@ -81,7 +91,7 @@ fn verify_lines(mut input: impl BufRead, verifier: &mut ExportVerifier) -> Resul
                 }
             }
         }
-        let done = batch.len() < threads * CHUNK;
+        let done = batch.lines.len() < threads * CHUNK;
         for hashed in hash_batch(&batch, threads)? {
             match hashed {
                 Ok(h) => verifier.push_hashed(&h)?,
@@ -103,30 +113,30 @@ fn verify_lines(mut input: impl BufRead, verifier: &mut ExportVerifier) -> Resul
     }
 }
 
-/// Parses and hashes `batch` in order, `CHUNK` lines per thread.
-fn hash_batch(
-    batch: &[(u64, Vec<u8>)],
-    threads: usize,
-) -> Result<Vec<Result<Hashed, BadLine>>, VerifyError> {
-    let parse = |chunk: &[(u64, Vec<u8>)]| -> Vec<Result<Hashed, BadLine>> {
-        chunk
+/// Parses and hashes the lines of `batch` in order, `CHUNK` lines per thread.
+fn hash_batch(batch: &Batch, threads: usize) -> Result<Vec<Result<Hashed, BadLine>>, VerifyError> {
+    let parse = |lines: &[(u64, std::ops::Range<usize>)]| -> Vec<Result<Hashed, BadLine>> {
+        lines
             .iter()
-            .map(|(n, line)| {
-                serde_json::from_slice::<AuditEventView>(line)
+            .map(|(n, span)| {
+                serde_json::from_slice::<AuditEventView>(&batch.text[span.clone()])
                     .map(|v| Hashed::new(sealed(v)))
                     .map_err(|e| (*n, e.to_string()))
             })
             .collect()
     };
-    if threads <= 1 || batch.len() <= CHUNK {
-        return Ok(parse(batch));
+    if threads <= 1 || batch.lines.len() <= CHUNK {
+        return Ok(parse(&batch.lines));
     }
+    let (first, rest) = batch.lines.split_at(CHUNK);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
+        let handles: Vec<_> = rest
             .chunks(CHUNK)
             .map(|chunk| scope.spawn(move || parse(chunk)))
             .collect();
-        let mut out = Vec::with_capacity(batch.len());
+        // This thread takes the first chunk itself rather than wait idle.
+        let mut out = Vec::with_capacity(batch.lines.len());
+        out.extend(parse(first));
         for handle in handles {
             out.extend(handle.join().map_err(|_| VerifyError {
                 seq: 0,
