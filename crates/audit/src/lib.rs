@@ -26,6 +26,7 @@ mod chain;
 mod checkpoint;
 mod error;
 mod event;
+mod export_line;
 mod frontier;
 mod hash;
 mod merkle;

@@ -35,6 +35,19 @@ impl Hashed {
         let leaf = leaf_hash(&sealed.event);
         Hashed { sealed, leaf }
     }
+
+    /// An event whose leaf hash was already computed from its canonical bytes.
+    pub(crate) fn with_leaf(sealed: Sealed, leaf: Hash) -> Hashed {
+        Hashed {
+            sealed,
+            leaf: Ok(leaf),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn leaf_for_tests(&self) -> Option<Hash> {
+        self.leaf.as_ref().ok().copied()
+    }
 }
 
 /// What a successful verification covered.

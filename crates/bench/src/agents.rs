@@ -4,9 +4,10 @@
 //! Steps: start `brevetd` on SQLite with the role `bench` appended to its `brevet.toml`
 //! ([`dropins::ROLE_TOML`]: `/usr/bin/id`, at most 1 h, one approval); log in as admin; measure
 //! the [`floor`] on this disk; enroll and start `N` sandboxed agents ([`Fleet`]); wait until the
-//! server's `brevet_device_polls_waiting` gauge counts all `N`; measure the fleet idle (CPU over
-//! [`IDLE_WINDOW`], then the RSS of every agent and of the server); add `P` requesters and
-//! approvers; run the timed phase ([`dropins`]); read the RSS again. Everything is killed and
+//! server's `brevet_device_polls_waiting` gauge counts all `N`; measure the fleet idle (CPU and
+//! writes over [`IDLE_WINDOW`], then the RSS of every agent and of the server, then the floor
+//! again, now sharing the disk with the idle fleet); add `P` requesters and approvers; run the
+//! timed phase ([`dropins`]); read the RSS again. Everything is killed and
 //! removed at the end, also on failure (the fleet and the server kill their children on drop).
 
 use std::path::Path;
@@ -14,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cycles::people;
-use crate::load::NOISE_CORES;
 use crate::dropins::{self, Timed};
 use crate::fleet::Fleet;
 use crate::floor::{self, Floor};
+use crate::load::NOISE_CORES;
 use crate::procfs;
 use crate::server_proc::Server;
 
@@ -63,6 +64,15 @@ impl Cpu {
     }
 }
 
+/// What the agents wrote while idle, per second over [`IDLE_WINDOW`], summed over the fleet.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdleWrites {
+    /// `write` calls.
+    pub(crate) calls: f64,
+    /// Bytes sent to storage, in KiB.
+    pub(crate) kib: f64,
+}
+
 /// Resident memory of the agents, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FleetRss {
@@ -79,15 +89,20 @@ pub(crate) struct FleetRss {
 pub(crate) struct AgentsReport {
     pub(crate) opts: Options,
     pub(crate) floor: Floor,
+    /// The same, measured again while the fleet is connected and idle.
+    pub(crate) floor_with_fleet: Floor,
     /// Adding, enrolling and starting every agent.
     pub(crate) enroll: Duration,
     /// From the last agent started until all were waiting for grants.
     pub(crate) connect: Duration,
     pub(crate) idle_cpu: Cpu,
+    pub(crate) idle_writes: IdleWrites,
     pub(crate) rss_idle: FleetRss,
     pub(crate) rss_after: FleetRss,
     pub(crate) server_rss_start_kib: u64,
     pub(crate) server_rss_connected_kib: u64,
+    /// After the requesters and approvers were added and logged in (Argon2id, see BENCHMARKS.md).
+    pub(crate) server_rss_people_kib: u64,
     pub(crate) server_rss_peak_kib: u64,
     pub(crate) timed: Timed,
     pub(crate) timed_cpu: Cpu,
@@ -95,7 +110,9 @@ pub(crate) struct AgentsReport {
 
 pub(crate) fn run(brevetd: &Path, agent_bin: &Path, opts: Options) -> Result<AgentsReport, String> {
     if opts.count == 0 || opts.grants == 0 || opts.parallel == 0 || opts.duration_secs == 0 {
-        return Err("`--count`, `--grants`, `--parallel` and `--duration` must be at least 1".into());
+        return Err(
+            "`--count`, `--grants`, `--parallel` and `--duration` must be at least 1".into(),
+        );
     }
     let limit = procfs::open_files_limit().unwrap_or(0);
     let needed = opts.count as u64 + SPARE_FDS;
@@ -138,14 +155,23 @@ pub(crate) fn run(brevetd: &Path, agent_bin: &Path, opts: Options) -> Result<Age
     std::thread::sleep(Duration::from_secs(2));
     let pids = fleet.pids();
     let before = Snapshot::now(server_pid, &pids);
+    let writes_before = fleet_writes(&pids);
     let t = Instant::now();
     std::thread::sleep(IDLE_WINDOW);
     let idle_cpu = Snapshot::now(server_pid, &pids).since(&before, t.elapsed());
+    let writes_after = fleet_writes(&pids);
+    let secs = t.elapsed().as_secs_f64();
+    let idle_writes = IdleWrites {
+        calls: writes_after.0.saturating_sub(writes_before.0) as f64 / secs,
+        kib: writes_after.1.saturating_sub(writes_before.1) as f64 / 1024.0 / secs,
+    };
     let rss_idle = fleet_rss(&pids);
     let server_rss_connected_kib = procfs::rss_kib(server_pid).unwrap_or(0);
+    let floor_with_fleet = floor::measure(&visudo, fleet.path(), FLOOR_SAMPLES)?;
     fleet.check_alive()?;
 
     let pairs = people(&server, &admin, opts.parallel)?;
+    let server_rss_people_kib = procfs::rss_kib(server_pid).unwrap_or(0);
     let stop = AtomicBool::new(false);
     let (timed, timed_cpu, server_rss_peak_kib) = std::thread::scope(|s| {
         let sampler = s.spawn(|| {
@@ -176,17 +202,27 @@ pub(crate) fn run(brevetd: &Path, agent_bin: &Path, opts: Options) -> Result<Age
     Ok(AgentsReport {
         opts,
         floor,
+        floor_with_fleet,
         enroll,
         connect,
         idle_cpu,
+        idle_writes,
         rss_idle,
         rss_after,
         server_rss_start_kib,
         server_rss_connected_kib,
-        server_rss_peak_kib: server_rss_peak_kib.max(server_rss_connected_kib),
+        server_rss_people_kib,
+        server_rss_peak_kib: server_rss_peak_kib.max(server_rss_people_kib),
         timed,
         timed_cpu,
     })
+}
+
+/// Write calls and bytes written so far, summed over `pids`.
+fn fleet_writes(pids: &[u32]) -> (u64, u64) {
+    pids.iter()
+        .filter_map(|&p| procfs::writes(p))
+        .fold((0, 0), |(c, b), (c1, b1)| (c + c1, b + b1))
 }
 
 fn fleet_rss(pids: &[u32]) -> FleetRss {
@@ -281,7 +317,10 @@ impl AgentsReport {
                 ms(s.mean)
             );
         }
+        println!("  before the agents start:");
         self.floor.print();
+        println!("  with the {} agents connected and idle:", o.count);
+        self.floor_with_fleet.print();
         let (i, r, a) = (&self.idle_cpu, &self.rss_idle, &self.rss_after);
         println!(
             "  idle, {} agents connected ({} s): brevetd {:.3} cores, agents {:.3} cores, \
@@ -296,6 +335,10 @@ impl AgentsReport {
             i.cores
         );
         println!(
+            "  idle agents wrote: {:.0} write calls/s, {:.0} KiB/s to storage (whole fleet)",
+            self.idle_writes.calls, self.idle_writes.kib
+        );
+        println!(
             "  agent RSS idle: median {} MiB, max {} MiB; own (RssAnon) median {} MiB, \
              fleet total {} MiB; after the grants: median {} MiB, max {} MiB",
             mib(r.median),
@@ -306,11 +349,13 @@ impl AgentsReport {
             mib(a.max)
         );
         println!(
-            "  brevetd RSS: after start {} MiB, with {} agents connected {} MiB, peak while \
-             granting {} MiB",
+            "  brevetd RSS: after start {} MiB, with {} agents connected {} MiB, after adding \
+             {} requester(s) and approver(s) {} MiB, peak while granting {} MiB",
             mib(self.server_rss_start_kib),
             o.count,
             mib(self.server_rss_connected_kib),
+            o.parallel,
+            mib(self.server_rss_people_kib),
             mib(self.server_rss_peak_kib)
         );
         let c = &self.timed_cpu;

@@ -88,6 +88,20 @@ pub(crate) fn print(reports: &[AgentsReport], footprint: &Footprint) {
         "",
     );
     row(
+        "Floor again, fleet connected and idle: install p50 / p99; unlink p50 / p99 (ms)",
+        &|r| {
+            let f = &r.floor_with_fleet;
+            format!(
+                "{} / {} ; {} / {}",
+                ms(f.install.p50),
+                ms(f.install.p99),
+                ms(f.remove.p50),
+                ms(f.remove.p99)
+            )
+        },
+        "",
+    );
+    row(
         "Agent RSS idle, median / max (MiB)",
         &|r| format!("{} / {}", mib(r.rss_idle.median), mib(r.rss_idle.max)),
         &format!(
@@ -99,7 +113,13 @@ pub(crate) fn print(reports: &[AgentsReport], footprint: &Footprint) {
     );
     row(
         "Agent's own memory (RssAnon) idle, median; whole fleet (MiB)",
-        &|r| format!("{} ; {}", mib(r.rss_idle.anon_median), mib(r.rss_idle.anon_total)),
+        &|r| {
+            format!(
+                "{} ; {}",
+                mib(r.rss_idle.anon_median),
+                mib(r.rss_idle.anon_total)
+            )
+        },
         "",
     );
     row(
@@ -108,12 +128,13 @@ pub(crate) fn print(reports: &[AgentsReport], footprint: &Footprint) {
         "",
     );
     row(
-        "brevetd RSS: after start / all agents connected / peak while granting (MiB)",
+        "brevetd RSS: after start / all agents connected / + requester and approver logged in / peak while granting (MiB)",
         &|r| {
             format!(
-                "{} / {} / {}",
+                "{} / {} / {} / {}",
                 mib(r.server_rss_start_kib),
                 mib(r.server_rss_connected_kib),
+                mib(r.server_rss_people_kib),
                 mib(r.server_rss_peak_kib)
             )
         },
@@ -121,7 +142,13 @@ pub(crate) fn print(reports: &[AgentsReport], footprint: &Footprint) {
     );
     row(
         "Enroll and start all agents / then until all wait for grants (s)",
-        &|r| format!("{:.1} / {:.1}", r.enroll.as_secs_f64(), r.connect.as_secs_f64()),
+        &|r| {
+            format!(
+                "{:.1} / {:.1}",
+                r.enroll.as_secs_f64(),
+                r.connect.as_secs_f64()
+            )
+        },
         "",
     );
     row(
@@ -130,6 +157,11 @@ pub(crate) fn print(reports: &[AgentsReport], footprint: &Footprint) {
             let c = &r.idle_cpu;
             format!("{:.3} / {:.3} / {:.2}", c.server, c.agents, c.other())
         },
+        "",
+    );
+    row(
+        "Fleet idle: agents' write calls / KiB written to storage, per second",
+        &|r| format!("{:.0} / {:.0}", r.idle_writes.calls, r.idle_writes.kib),
         "",
     );
     row(

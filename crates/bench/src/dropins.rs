@@ -262,8 +262,8 @@ fn one(
         .requester
         .grant(&grant)
         .map_err(|e| format!("read grant `{grant}`: {e}"))?;
-    let not_after = parse_rfc3339("not_after", &view.not_after)
-        .map_err(|e| format!("grant `{grant}`: {e}"))?;
+    let not_after =
+        parse_rfc3339("not_after", &view.not_after).map_err(|e| format!("grant `{grant}`: {e}"))?;
     Ok((
         latency,
         call,

@@ -242,8 +242,8 @@ fn start_one(
         ));
     }
     let log = dir.join("agent.log");
-    let log_file =
-        std::fs::File::create(&log).map_err(|e| format!("cannot create `{}`: {e}", log.display()))?;
+    let log_file = std::fs::File::create(&log)
+        .map_err(|e| format!("cannot create `{}`: {e}", log.display()))?;
     let child = Command::new(agent_bin)
         .arg("run")
         .arg("--state-dir")
@@ -271,7 +271,10 @@ fn make_root(root: &Path) -> std::io::Result<()> {
         root.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nop01:x:1000:1000::/home/op01:/bin/sh\n",
     )?;
-    std::fs::write(root.join("etc/group"), "root:x:0:\nsudo:x:27:\nop01:x:1000:\n")?;
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nsudo:x:27:\nop01:x:1000:\n",
+    )?;
     std::fs::write(
         root.join("etc/sudoers"),
         "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",

@@ -123,13 +123,13 @@ impl Floor {
         use crate::stats::ms;
         let p = |name: &str, s: &Summary| {
             println!(
-                "  {name:<34} p50 {} ms, p99 {} ms, max {} ms",
+                "    {name:<34} p50 {} ms, p99 {} ms, max {} ms",
                 ms(s.p50),
                 ms(s.p99),
                 ms(s.max)
             );
         };
-        println!("floor on this machine ({} drop-ins):", self.install.count);
+        println!("  floor ({} drop-ins):", self.install.count);
         p("install (write..dir fsync)", &self.install);
         p("  write + fsync", &self.write_fsync);
         p("  visudo -cf", &self.visudo);

@@ -14,6 +14,7 @@
 //! cycle or grant.
 
 mod agents;
+mod audit;
 mod agents_table;
 mod cedar;
 mod cycles;
@@ -38,7 +39,8 @@ const USAGE: &str = "usage:
   brevet-bench agents --count N [--grants M] [--parallel P] [--duration S] [--burst]
                                                   (default 200, 1, 5)
   brevet-bench agents-all [--grants M] [--parallel P] [--duration S]
-                                                  (1, 100 and 1000 agents)";
+                                                  (1, 100 and 1000 agents)
+  brevet-bench audit [--seconds S] [--workers W] [--events N]   (default 5, 4, 1000000)";
 
 /// The fleet sizes of `agents-all`, and the grants timed on each unless `--grants` says: one
 /// agent gets a grant every 1.1 s (see `dropins`), so it gets fewer.
@@ -62,6 +64,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("audit") {
+        return match audit::main(&args[1..]) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("brevet-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let command = match parse(&args) {
         Ok(c) => c,
         Err(e) => {

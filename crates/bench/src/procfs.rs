@@ -27,6 +27,18 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Write calls made so far by `pid`, and the bytes it caused to be written to storage
+/// (`syscw` and `write_bytes` of `/proc/PID/io`).
+pub(crate) fn writes(pid: u32) -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((field("syscw:")?, field("write_bytes:")?))
+}
+
 /// The soft limit on open files of this process (inherited by the processes it spawns).
 pub(crate) fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -142,6 +154,7 @@ mod tests {
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
         assert!(rss_anon_kib(std::process::id()).is_some_and(|k| k > 0));
         assert!(open_files_limit().is_some_and(|n| n > 0));
+        assert!(writes(std::process::id()).is_some());
         assert!(cpu_secs_with_children(std::process::id()).is_some());
         assert!(cpu_secs(None).is_some());
         let me = stat("/proc/self/stat").expect("own stat");

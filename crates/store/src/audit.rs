@@ -7,9 +7,20 @@ use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
 use crate::{Engine, Error, Result, Store, Tx};
 
+/// An event sealed in a transaction and not yet written.
+pub(crate) struct Pending {
+    seq: i64,
+    sealed: Sealed,
+    terms: Vec<String>,
+}
+
+/// Rows per multi-row `INSERT` (8 parameters each; far below either engine's limit).
+const CHUNK: usize = 100;
+
 impl Tx {
-    /// Appends one event to the audit chain. It commits or rolls back with the change it records;
-    /// on PostgreSQL the head row lock orders concurrent appenders.
+    /// Appends one event to the audit chain. It commits or rolls back with the change it records:
+    /// the chain head is read (on PostgreSQL, locked) once per transaction, events are sealed in
+    /// memory, and [`Tx::commit`] writes them and the new head in a few statements.
     pub async fn audit(
         &mut self,
         kind: &str,
@@ -18,6 +29,24 @@ impl Tx {
         data: serde_json::Value,
         at: i64,
     ) -> Result<Sealed> {
+        let head = match self.audit_head {
+            Some(head) => head,
+            None => self.read_audit_head().await?,
+        };
+        let (sealed, next) = brevet_audit::seal(&head, kind, actor, subject, data, &rfc3339(at))?;
+        let seq = i64::try_from(sealed.event.seq)
+            .map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
+        let terms = self.event_terms(&sealed.event).await?;
+        self.audit_head = Some(next);
+        self.audit_pending.push(Pending {
+            seq,
+            sealed: sealed.clone(),
+            terms,
+        });
+        Ok(sealed)
+    }
+
+    async fn read_audit_head(&mut self) -> Result<Head> {
         let sql = match self.engine {
             Engine::Sqlite => "SELECT seq, chain_hash FROM audit_head WHERE id = 1",
             Engine::Postgres => "SELECT seq, chain_hash FROM audit_head WHERE id = 1 FOR UPDATE",
@@ -26,31 +55,68 @@ impl Tx {
         let seq: i64 = row.try_get("seq")?;
         let hash: String = row.try_get("chain_hash")?;
         let seq = u64::try_from(seq).map_err(|_| Error::Corrupt("audit head seq".into()))?;
-        let head = Head::from_hex(seq, &hash)?;
-        let (sealed, next) = brevet_audit::seal(&head, kind, actor, subject, data, &rfc3339(at))?;
-        let e = &sealed.event;
-        let seq = i64::try_from(e.seq).map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, kind, actor, subject, data, leaf_hash, chain_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(seq)
-        .bind(&e.at)
-        .bind(&e.kind)
-        .bind(&e.actor)
-        .bind(&e.subject)
-        .bind(serde_json::to_string(&e.data)?)
-        .bind(&sealed.leaf_hash)
-        .bind(&sealed.chain_hash)
-        .execute(&mut *self.tx)
-        .await?;
+        Ok(Head::from_hex(seq, &hash)?)
+    }
+
+    /// Writes the pending events, their search terms and the new head.
+    pub(crate) async fn flush_audit(&mut self) -> Result<()> {
+        if self.audit_pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.audit_pending);
+        for chunk in pending.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8
+                    )
+                })
+                .collect();
+            // Only generated placeholders are spliced in; every value is bound.
+            let sql = format!(
+                "INSERT INTO audit_events (seq, at, kind, actor, subject, data, leaf_hash, chain_hash) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for p in chunk {
+                let e = &p.sealed.event;
+                q = q
+                    .bind(p.seq)
+                    .bind(e.at.clone())
+                    .bind(e.kind.clone())
+                    .bind(e.actor.clone())
+                    .bind(e.subject.clone())
+                    .bind(serde_json::to_string(&e.data)?)
+                    .bind(p.sealed.leaf_hash.clone())
+                    .bind(p.sealed.chain_hash.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let terms: Vec<(String, i64)> = pending
+            .iter()
+            .flat_map(|p| p.terms.iter().map(move |t| (t.clone(), p.seq)))
+            .collect();
+        self.insert_terms(&terms).await?;
+        let head = self
+            .audit_head
+            .ok_or_else(|| Error::Corrupt("audit head missing after appends".into()))?;
+        let seq =
+            i64::try_from(head.seq).map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
         sqlx::query("UPDATE audit_head SET seq = $1, chain_hash = $2 WHERE id = 1")
             .bind(seq)
-            .bind(next.hex())
+            .bind(head.hex())
             .execute(&mut *self.tx)
             .await?;
-        self.index_event(&sealed.event, seq).await?;
-        Ok(sealed)
+        Ok(())
     }
 }
 

@@ -91,7 +91,9 @@ pub(crate) fn terms_of(e: &Event) -> Terms {
 
 impl Tx {
     /// Indexes a new event (see the module docs), looking up what it does not say.
-    pub(crate) async fn index_event(&mut self, e: &Event, seq: i64) -> Result<()> {
+    /// The search terms of `e`, completed from its grant or request where the event itself does
+    /// not name the holder, device or ticket.
+    pub(crate) async fn event_terms(&mut self, e: &Event) -> Result<Vec<String>> {
         let mut t = terms_of(e);
         let complete = t.holder && t.device && t.ticket;
         if let Some(grant) = t.grant.clone().filter(|_| !complete || t.request.is_none()) {
@@ -123,26 +125,26 @@ impl Tx {
                 }
             }
         }
-        self.insert_terms(&t.into_vec(), seq).await
+        Ok(t.into_vec())
     }
 
-    async fn insert_terms(&mut self, terms: &[String], seq: i64) -> Result<()> {
-        if terms.is_empty() {
-            return Ok(());
+    /// Inserts `(term, seq)` rows, a few hundred per statement.
+    pub(crate) async fn insert_terms(&mut self, terms: &[(String, i64)]) -> Result<()> {
+        for chunk in terms.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            // Only generated placeholders are spliced in; every value is bound.
+            let sql = format!(
+                "INSERT INTO audit_terms (term, seq) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (term, seq) in chunk {
+                q = q.bind(term.clone()).bind(*seq);
+            }
+            q.execute(&mut *self.tx).await?;
         }
-        let values: Vec<String> = (0..terms.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect();
-        // Only generated placeholders are spliced in; every value is bound.
-        let sql = format!(
-            "INSERT INTO audit_terms (term, seq) VALUES {} ON CONFLICT DO NOTHING",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for term in terms {
-            q = q.bind(term).bind(seq);
-        }
-        q.execute(&mut *self.tx).await?;
         Ok(())
     }
 }
@@ -169,7 +171,13 @@ pub(crate) async fn backfill(store: &Store) -> Result<()> {
         for s in page.iter().filter(|s| s.event.seq <= through) {
             let seq = i64::try_from(s.event.seq)
                 .map_err(|_| crate::Error::Corrupt("audit seq".into()))?;
-            tx.index_event(&s.event, seq).await?;
+            let terms: Vec<(String, i64)> = tx
+                .event_terms(&s.event)
+                .await?
+                .into_iter()
+                .map(|t| (t, seq))
+                .collect();
+            tx.insert_terms(&terms).await?;
         }
         tx.commit().await?;
     }

@@ -68,6 +68,11 @@ pub struct Store {
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) engine: Engine,
+    /// The audit chain head, read (and on PostgreSQL locked) by the first append of this
+    /// transaction; later appends chain from it in memory.
+    pub(crate) audit_head: Option<brevet_audit::Head>,
+    /// Events sealed in this transaction, written in one go at commit ([`Tx::commit`]).
+    pub(crate) audit_pending: Vec<audit::Pending>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -134,12 +139,16 @@ impl Store {
                 Ok(Tx {
                     tx,
                     engine: self.engine,
+                    audit_head: None,
+                    audit_pending: Vec::new(),
                     _guard: Some(guard),
                 })
             }
             Engine::Postgres => Ok(Tx {
                 tx: self.pool.begin().await?,
                 engine: self.engine,
+                audit_head: None,
+                audit_pending: Vec::new(),
                 _guard: None,
             }),
         }
@@ -152,7 +161,10 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
+    /// Writes the audit events sealed in this transaction, then commits: a change and its
+    /// events land together or not at all.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_audit().await?;
         self.tx.commit().await?;
         Ok(())
     }

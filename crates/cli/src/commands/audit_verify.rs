@@ -11,8 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use brevet_audit::{Checkpoint, Event, ExportVerifier, Hashed, Sealed, Summary, VerifyError};
-use brevet_proto::api::AuditEventView;
+use brevet_audit::{Checkpoint, ExportVerifier, Hashed, Summary, VerifyError};
 use serde_json::json;
 
 use super::Ctx;
@@ -119,9 +118,7 @@ fn hash_batch(batch: &Batch, threads: usize) -> Result<Vec<Result<Hashed, BadLin
         lines
             .iter()
             .map(|(n, span)| {
-                serde_json::from_slice::<AuditEventView>(&batch.text[span.clone()])
-                    .map(|v| Hashed::new(sealed(v)))
-                    .map_err(|e| (*n, e.to_string()))
+                Hashed::from_export_line(&batch.text[span.clone()]).map_err(|e| (*n, e))
             })
             .collect()
     };
@@ -145,21 +142,6 @@ fn hash_batch(batch: &Batch, threads: usize) -> Result<Vec<Result<Hashed, BadLin
         }
         Ok(out)
     })
-}
-
-fn sealed(v: AuditEventView) -> Sealed {
-    Sealed {
-        event: Event {
-            seq: v.seq,
-            at: v.at,
-            kind: v.kind,
-            actor: v.actor,
-            subject: v.subject,
-            data: v.data,
-        },
-        leaf_hash: v.leaf_hash,
-        chain_hash: v.chain_hash,
-    }
 }
 
 fn report(ctx: &mut Ctx<'_>, s: &Summary) -> Result<(), Error> {
@@ -224,7 +206,7 @@ pub(crate) fn read_checkpoint(path: &Path) -> Result<Checkpoint, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brevet_audit::{Head, merkle_root, seal};
+    use brevet_audit::{Head, Sealed, merkle_root, seal};
     use ring::signature::{Ed25519KeyPair, KeyPair};
 
     const AT: &str = "2026-11-28T10:00:00Z";
