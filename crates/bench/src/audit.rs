@@ -38,7 +38,12 @@ impl AppendReport {
 }
 
 /// Appends for `seconds` with `workers` tasks, `per_tx` events per transaction.
-pub(crate) fn append(db: Db, seconds: u64, workers: usize, per_tx: usize) -> Result<Option<AppendReport>, String> {
+pub(crate) fn append(
+    db: Db,
+    seconds: u64,
+    workers: usize,
+    per_tx: usize,
+) -> Result<Option<AppendReport>, String> {
     let pg = match db {
         Db::Sqlite => None,
         Db::Postgres => match Postgres::start()? {
@@ -127,13 +132,21 @@ pub(crate) struct VerifyReport {
 pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let export = tmp.path().join("export.jsonl");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&export).map_err(|e| e.to_string())?);
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(&export).map_err(|e| e.to_string())?);
     let mut head = Head::GENESIS;
     let mut frontier = brevet_audit::Frontier::default();
     for i in 0..n {
         let data = serde_json::json!({ "grant_id": "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d", "command": "/usr/bin/apt-get update", "cwd": "/root", "n": i });
-        let (sealed, next) = brevet_audit::seal(&head, "grant.used", "device:web-01", "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d", data, "2026-11-28T10:00:00Z")
-            .map_err(|e| e.to_string())?;
+        let (sealed, next) = brevet_audit::seal(
+            &head,
+            "grant.used",
+            "device:web-01",
+            "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d",
+            data,
+            "2026-11-28T10:00:00Z",
+        )
+        .map_err(|e| e.to_string())?;
         frontier.push(sealed.leaf().map_err(|e| e.to_string())?);
         head = next;
         let view = AuditEventView {
@@ -151,11 +164,16 @@ pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
     }
     out.flush().map_err(|e| e.to_string())?;
     drop(out);
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).map_err(|e| e.to_string())?;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|e| e.to_string())?;
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
     let cp = Checkpoint::sign(n, &frontier.root(), "2026-11-28T10:00:01Z", &key);
     let cp_file = tmp.path().join("checkpoint.json");
-    std::fs::write(&cp_file, serde_json::to_vec(&cp).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &cp_file,
+        serde_json::to_vec(&cp).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     let pub_b64 = data_encoding::BASE64.encode(key.public_key().as_ref());
     let brevet = brevet_testkit::workspace_bin("brevet");
     let started = Instant::now();
@@ -172,7 +190,11 @@ pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
         return Err("brevet audit verify failed on a genuine export".into());
     }
     let bytes = std::fs::metadata(&export).map_err(|e| e.to_string())?.len();
-    Ok(VerifyReport { events: n, bytes, secs })
+    Ok(VerifyReport {
+        events: n,
+        bytes,
+        secs,
+    })
 }
 
 /// `brevet-bench audit [--seconds S] [--workers W] [--events N]`: appends on SQLite and
@@ -184,7 +206,9 @@ pub(crate) fn main(args: &[String]) -> Result<bool, String> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
-        let n: u64 = value.parse().map_err(|_| format!("`{flag}` takes a whole number, not `{value}`"))?;
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("`{flag}` takes a whole number, not `{value}`"))?;
         match flag.as_str() {
             "--seconds" => seconds = n,
             "--workers" => workers = n as usize,
