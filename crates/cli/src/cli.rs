@@ -99,7 +99,8 @@ pub enum Command {
         /// Request id
         id: String,
     },
-    /// List grants
+    /// List grants (`brevet grants show ID` tells one grant's whole story)
+    #[command(args_conflicts_with_subcommands = true)]
     Grants {
         /// Only grants in force (issued or active)
         #[arg(long)]
@@ -107,6 +108,8 @@ pub enum Command {
         /// Only grants on this device
         #[arg(long, value_name = "D")]
         device: Option<String>,
+        #[command(subcommand)]
+        show: Option<GrantCommand>,
     },
     /// Show one grant
     #[command(subcommand)]

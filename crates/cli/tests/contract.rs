@@ -272,6 +272,21 @@ fn the_whole_cycle_through_the_binaries() {
     eve.fails(&a.iter().map(String::as_str).collect::<Vec<_>>(), "denied");
 
     assert_eq!(alice.json(&["done", &grant_id])["state"], "completed");
+    let story = admin.json(&["grants", "show", &grant_id]);
+    let kinds: Vec<&str> = story["story"]
+        .as_array()
+        .expect("a story")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for k in [
+        "request.created",
+        "request.approval",
+        "grant.issued",
+        "grant.completed",
+    ] {
+        assert!(kinds.contains(&k), "`grants show` lacks {k}: {kinds:?}");
+    }
     assert!(
         alice
             .json(&["grants", "--active"])

@@ -47,7 +47,12 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Approve { id, totp } => requests::approve(ctx, &id, totp.as_deref()),
         Command::Deny { id, reason, totp } => requests::deny(ctx, &id, &reason, totp.as_deref()),
         Command::Cancel { id } => requests::cancel(ctx, &id),
-        Command::Grants { active, device } => grants::list(ctx, active, device.as_deref()),
+        Command::Grants { show: Some(c), .. } => grants::show(ctx, c),
+        Command::Grants {
+            active,
+            device,
+            show: None,
+        } => grants::list(ctx, active, device.as_deref()),
         Command::Grant(c) => grants::show(ctx, c),
         Command::Revoke { id, reason } => grants::revoke(ctx, &id, &reason),
         Command::Done { id } => grants::done(ctx, &id),

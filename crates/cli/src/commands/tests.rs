@@ -79,7 +79,13 @@ fn parses_the_design_contract() {
     assert!(cli.global.json);
     assert!(matches!(
         cli.command,
-        Command::Grants { active: true, device: Some(ref d) } if d == "web-01"
+        Command::Grants { active: true, device: Some(ref d), show: None } if d == "web-01"
+    ));
+    let id = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
+    let cli = parse(&["grants", "show", id]);
+    assert!(matches!(
+        cli.command,
+        Command::Grants { show: Some(crate::cli::GrantCommand::Show { ref id }), .. } if id == "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d"
     ));
 
     // Global options go before or after the subcommand.
