@@ -1,30 +1,9 @@
-//! Time as a parameter, so expiry and skew logic is unit-tested with a fake clock.
+//! The agent's clocks: the shared [`Clock`] trait and [`SystemClock`] (from `brevet-proto`),
+//! and [`FakeClock`], which only moves when a test says so.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub trait Clock: Send + Sync {
-    /// Unix time in milliseconds.
-    fn now_ms(&self) -> i64;
-
-    /// Unix time in whole seconds.
-    fn now(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
-}
-
-/// The device's real clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    }
-}
+pub use brevet_proto::clock::{Clock, SystemClock};
 
 /// A clock that only moves when told to (tests).
 #[derive(Debug, Default)]

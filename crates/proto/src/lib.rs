@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod api;
 pub mod canonical;
+pub mod clock;
 mod error;
 pub mod grant;
 pub mod ocsf;

@@ -1,30 +1,9 @@
-//! Time as a parameter, so expiry, step-up age and skew are testable with a fake clock.
+//! The server's clocks: the shared [`Clock`] trait and [`SystemClock`] (from `brevet-proto`),
+//! and [`OffsetClock`], the real clock shifted by an offset a test moves.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub trait Clock: Send + Sync + 'static {
-    /// Unix time in milliseconds.
-    fn now_ms(&self) -> i64;
-
-    /// Unix time in whole seconds.
-    fn now(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
-}
-
-/// The real clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    }
-}
+pub use brevet_proto::clock::{Clock, SystemClock};
 
 /// The real clock shifted by an adjustable offset: lets a test move a running server through
 /// hours in milliseconds while timers keep working.
@@ -42,12 +21,6 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now_ms(&self) -> i64 {
         SystemClock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
-    }
-}
-
-impl<C: Clock> Clock for std::sync::Arc<C> {
-    fn now_ms(&self) -> i64 {
-        (**self).now_ms()
     }
 }
 
