@@ -3,20 +3,10 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use brevet_testkit::MountNamespace;
 use common::*;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -44,33 +34,8 @@ fn group_grants_join_and_leave_with_gpasswd() {
     };
     let c = h.cast();
     ns.sh_ok("useradd -M -s /bin/sh alice && groupadd brevetops");
-    let state = ns.scratch().join("agent-state");
-    let ca = ns.scratch().join("ca.pem");
-    std::fs::write(&ca, &h.ca_pem).unwrap();
-    let token = c.admin.enroll_token("web-01").unwrap().token;
-    let bin = brevet_testkit::workspace_bin("brevet-agent");
-    let out = ns
-        .command(&bin)
-        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
-        .arg(&ca)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _agent = Kill(
-        ns.command(&bin)
-            .args(["run", "--reconcile-interval", "1", "--state-dir"])
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let state = ns::enroll(&ns, &h, &c.admin, "web-01");
+    let _agent = ns::NsAgent::start(&ns, &state, &[]);
     let member = || {
         ns.sh_ok("getent group brevetops")
             .trim_end()
@@ -124,42 +89,8 @@ fn enforce_mode_removes_standing_admins_but_not_the_allowed() {
          gpasswd -a carol sudo >/dev/null && gpasswd -a dave sudo >/dev/null && \
          echo 'carol ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/legacy && chmod 440 /etc/sudoers.d/legacy",
     );
-    let state = ns.scratch().join("agent-state");
-    let ca = ns.scratch().join("ca.pem");
-    std::fs::write(&ca, &h.ca_pem).unwrap();
-    let token = c.admin.enroll_token("web-01").unwrap().token;
-    let bin = brevet_testkit::workspace_bin("brevet-agent");
-    let out = ns
-        .command(&bin)
-        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
-        .arg(&ca)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _agent = Kill(
-        ns.command(&bin)
-            .args([
-                "run",
-                "--mode",
-                "enforce",
-                "--allow-user",
-                "dave",
-                "--reconcile-interval",
-                "1",
-                "--state-dir",
-            ])
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let state = ns::enroll(&ns, &h, &c.admin, "web-01");
+    let _agent = ns::NsAgent::start(&ns, &state, &["--mode", "enforce", "--allow-user", "dave"]);
     let sudo_members = || {
         ns.sh_ok("getent group sudo")
             .trim_end()

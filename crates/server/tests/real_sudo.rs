@@ -7,22 +7,10 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use brevet_testkit::MountNamespace;
 use common::*;
-
-struct NsAgent {
-    child: Child,
-}
-
-impl Drop for NsAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn namespace(test: &str) -> Option<MountNamespace> {
     if !std::path::Path::new("/usr/bin/sudo").exists() {
@@ -66,34 +54,8 @@ fn real_sudo_follows_the_grant() {
     let c = h.cast();
     ns.sh_ok("useradd -M -s /bin/sh alice && useradd -M -s /bin/sh carol");
 
-    let state = ns.scratch().join("agent-state");
-    let ca = ns.scratch().join("ca.pem");
-    std::fs::write(&ca, &h.ca_pem).unwrap();
-    let token = c.admin.enroll_token("web-01").unwrap().token;
-    let agent_bin = brevet_testkit::workspace_bin("brevet-agent");
-    let enrolled = ns
-        .command(&agent_bin)
-        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
-        .arg(&ca)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
-    let _agent = NsAgent {
-        child: ns
-            .command(&agent_bin)
-            .args(["run", "--reconcile-interval", "1", "--state-dir"])
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    };
+    let state = ns::enroll(&ns, &h, &c.admin, "web-01");
+    let _agent = ns::NsAgent::start(&ns, &state, &[]);
 
     assert!(
         !sudo_as(&ns, "alice", "/usr/bin/id -u"),
@@ -176,42 +138,6 @@ fn real_sudo_follows_the_grant() {
 }
 
 /// An agent started in `ns` with its output in `log`, printed if the test fails.
-struct LoggedAgent {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl LoggedAgent {
-    fn start(ns: &MountNamespace, state: &std::path::Path) -> LoggedAgent {
-        let log = ns.scratch().join("agent.log");
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = ns
-            .command(brevet_testkit::workspace_bin("brevet-agent"))
-            .args(["run", "--reconcile-interval", "1", "--state-dir"])
-            .arg(state)
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        LoggedAgent { child, log }
-    }
-}
-
-impl Drop for LoggedAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- agent log ---\n{text}--- end of agent log ---");
-        }
-    }
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -231,24 +157,8 @@ fn real_sudo_use_is_recorded_once_across_an_outage() {
     };
     let c = h.cast();
     ns.sh_ok("useradd -M -s /bin/sh alice");
-    let state = ns.scratch().join("agent-state");
-    let ca = ns.scratch().join("ca.pem");
-    std::fs::write(&ca, &h.ca_pem).unwrap();
-    let token = c.admin.enroll_token("web-01").unwrap().token;
-    let enrolled = ns
-        .command(brevet_testkit::workspace_bin("brevet-agent"))
-        .args(["enroll", "--server", &h.url, "--token", &token, "--ca"])
-        .arg(&ca)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
-    let mut agent = LoggedAgent::start(&ns, &state);
+    let state = ns::enroll(&ns, &h, &c.admin, "web-01");
+    let mut agent = ns::NsAgent::start(&ns, &state, &[]);
     let started = unix_now();
 
     // role `short` = /usr/bin/id
@@ -284,7 +194,7 @@ fn real_sudo_use_is_recorded_once_across_an_outage() {
     );
     std::thread::sleep(Duration::from_secs(2));
     drop(agent);
-    agent = LoggedAgent::start(&ns, &state);
+    agent = ns::NsAgent::start(&ns, &state, &[]);
     std::thread::sleep(Duration::from_secs(1));
     h.restart_after_stop();
     wait_until("the buffered command delivered", 20, || used(3));

@@ -10,6 +10,7 @@
 )]
 
 pub mod device;
+pub mod ns;
 
 use std::collections::HashMap;
 use std::sync::Arc;
