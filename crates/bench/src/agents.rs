@@ -24,8 +24,10 @@ use crate::server_proc::Server;
 
 /// Drop-ins installed and removed for the floor.
 const FLOOR_SAMPLES: usize = 200;
-/// How long the connected, idle fleet is watched for its CPU use.
-const IDLE_WINDOW: Duration = Duration::from_secs(10);
+/// How long the connected, idle fleet is watched for its CPU use and writes: one reconcile
+/// period of the agents (30 s by default), so that each agent's reconcile, scan and report
+/// falls in it once, wherever its phase.
+const IDLE_WINDOW: Duration = Duration::from_secs(30);
 /// File descriptors the server needs beside one per agent connection.
 const SPARE_FDS: u64 = 256;
 
@@ -41,6 +43,8 @@ pub(crate) struct Options {
     pub(crate) duration_secs: u64,
     /// No spacing between grants on one agent (see [`dropins`]).
     pub(crate) burst: bool,
+    /// At most this many grants per second (0: no limit).
+    pub(crate) rate: f64,
 }
 
 /// CPU in cores (CPU seconds per wall second) over an interval.
@@ -187,6 +191,7 @@ pub(crate) fn run(brevetd: &Path, agent_bin: &Path, opts: Options) -> Result<Age
             grants: opts.grants,
             duration_secs: opts.duration_secs,
             burst: opts.burst,
+            rate: opts.rate,
         };
         let timed = dropins::run(&fleet, &pairs, plan);
         let cpu = Snapshot::now(server_pid, &pids).since(&before, timed.elapsed);
@@ -294,7 +299,11 @@ impl AgentsReport {
             o.grants,
             o.duration_secs,
             o.parallel,
-            if o.burst { ", burst" } else { "" },
+            match (o.burst, o.rate > 0.0) {
+                (true, _) => ", burst".to_owned(),
+                (false, true) => format!(", at most {} per second", o.rate),
+                (false, false) => String::new(),
+            },
             t.elapsed.as_secs_f64()
         );
         println!(

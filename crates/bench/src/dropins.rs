@@ -6,7 +6,8 @@
 //! Unless `burst` is asked for, a worker waits before granting on an agent that had a grant less
 //! than [`SPACING`] ago: `not_after` is in whole seconds, and grants ending in the same second on
 //! one device are removed one after the other, which is the burst case, not the latency of one
-//! grant. (With one agent that paces the run to one grant per [`SPACING`].) For each grant a
+//! grant. (With one agent that paces the run to one grant per [`SPACING`].) With a `rate`, grant
+//! `k` is not started before `k / rate` seconds into the run. For each grant a
 //! worker creates a request for the role `bench` with a short duration, approves
 //! it, and from the moment the approval's answer arrives checks every millisecond for the
 //! drop-in: that interval is *approval → in force*. It then reads the grant's `not_after` and
@@ -103,6 +104,8 @@ pub(crate) struct Plan {
     pub(crate) duration_secs: u64,
     /// No spacing between grants on one agent.
     pub(crate) burst: bool,
+    /// At most this many grants per second over the whole fleet (0: as fast as the workers go).
+    pub(crate) rate: f64,
 }
 
 /// When each agent may next get a grant.
@@ -125,21 +128,32 @@ impl Slots {
     }
 }
 
+/// What the workers share: the next grant to make, when the run started, the agents' slots,
+/// and the failures.
+struct Shared {
+    next: AtomicUsize,
+    start: Instant,
+    slots: Option<Slots>,
+    failures: Mutex<Failures>,
+}
+
 /// Runs the plan over the fleet with one worker per pair.
 pub(crate) fn run(fleet: &Fleet, pairs: &[Pair], plan: Plan) -> Timed {
-    let slots = (!plan.burst).then(|| Slots(Mutex::new(vec![None; fleet.len()])));
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Failures::default());
+    let shared = Shared {
+        next: AtomicUsize::new(0),
+        start: Instant::now(),
+        slots: (!plan.burst).then(|| Slots(Mutex::new(vec![None; fleet.len()]))),
+        failures: Mutex::new(Failures::default()),
+    };
     let (tx, rx) = mpsc::channel::<Watch>();
-    let start = Instant::now();
     let (in_force, approve_call, gone) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| watch(rx, &failures));
+        let watcher = s.spawn(|| watch(rx, &shared.failures));
         let workers: Vec<_> = pairs
             .iter()
             .map(|pair| {
                 let tx = tx.clone();
-                let (next, failures, slots) = (&next, &failures, slots.as_ref());
-                s.spawn(move || worker(fleet, pair, next, plan, slots, &tx, failures))
+                let shared = &shared;
+                s.spawn(move || worker(fleet, pair, plan, shared, &tx))
             })
             .collect();
         drop(tx);
@@ -151,22 +165,26 @@ pub(crate) fn run(fleet: &Fleet, pairs: &[Pair], plan: Plan) -> Timed {
                     in_force.extend(f);
                     calls.extend(c);
                 }
-                Err(_) => lock(&failures).add("a worker thread panicked".into()),
+                Err(_) => lock(&shared.failures).add("a worker thread panicked".into()),
             }
         }
         let gone = watcher.join().unwrap_or_else(|_| {
-            lock(&failures).add("the expiry watcher panicked".into());
+            lock(&shared.failures).add("the expiry watcher panicked".into());
             Vec::new()
         });
         (in_force, calls, gone)
     });
     let (mut in_force, mut approve_call, mut gone) = (in_force, approve_call, gone);
-    let f = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let elapsed = shared.start.elapsed();
+    let f = shared
+        .failures
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     Timed {
         in_force: Summary::of(&mut in_force),
         gone: Summary::of(&mut gone),
         approve_call: Summary::of(&mut approve_call),
-        elapsed: start.elapsed(),
+        elapsed,
         failures: f.count,
         first_error: f.first,
     }
@@ -181,20 +199,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn worker(
     fleet: &Fleet,
     pair: &Pair,
-    next: &AtomicUsize,
     plan: Plan,
-    slots: Option<&Slots>,
+    shared: &Shared,
     tx: &Sender<Watch>,
-    failures: &Mutex<Failures>,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let (mut in_force, mut calls) = (Vec::new(), Vec::new());
     loop {
-        let k = next.fetch_add(1, Ordering::Relaxed);
+        let k = shared.next.fetch_add(1, Ordering::Relaxed);
         if k >= plan.grants {
             break;
         }
+        if plan.rate > 0.0 {
+            let at = shared.start + Duration::from_secs_f64(k as f64 / plan.rate);
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        }
         let i = pick(k, fleet.len());
-        if let Some(slots) = slots {
+        if let Some(slots) = &shared.slots {
             slots.wait(i);
         }
         match one(fleet, pair, i, plan.duration_secs) {
@@ -202,11 +222,11 @@ fn worker(
                 in_force.push(latency);
                 calls.push(call);
                 if tx.send(watch).is_err() {
-                    lock(failures).add("the expiry watcher stopped early".into());
+                    lock(&shared.failures).add("the expiry watcher stopped early".into());
                     break;
                 }
             }
-            Err(e) => lock(failures).add(e),
+            Err(e) => lock(&shared.failures).add(e),
         }
     }
     (in_force, calls)

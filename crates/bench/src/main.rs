@@ -14,8 +14,8 @@
 //! cycle or grant.
 
 mod agents;
-mod audit;
 mod agents_table;
+mod audit;
 mod cedar;
 mod cycles;
 mod dropins;
@@ -36,8 +36,8 @@ const USAGE: &str = "usage:
   brevet-bench cedar [--n N]                       (default 100000)
   brevet-bench cycles --db sqlite|postgres [--seconds S] [--workers W]   (default 10, 8)
   brevet-bench all [--n N] [--seconds S] [--workers W]
-  brevet-bench agents --count N [--grants M] [--parallel P] [--duration S] [--burst]
-                                                  (default 200, 1, 5)
+  brevet-bench agents --count N [--grants M] [--parallel P] [--duration S] [--rate R] [--burst]
+                                                  (default 200, 1, 5, no rate limit)
   brevet-bench agents-all [--grants M] [--parallel P] [--duration S]
                                                   (1, 100 and 1000 agents)
   brevet-bench audit [--seconds S] [--workers W] [--events N]   (default 5, 4, 1000000)";
@@ -52,7 +52,9 @@ const TARGET_DECISION_P99_US: f64 = 100.0;
 const TARGET_SQLITE_CYCLES: f64 = 500.0;
 
 enum Command {
-    Cedar { n: usize },
+    Cedar {
+        n: usize,
+    },
     Cycles(cycles::Options),
     All {
         n: usize,
@@ -108,6 +110,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         parallel: 1,
         duration_secs: 5,
         burst: false,
+        rate: 0.0,
     };
     let mut grants_given = false;
     let mut it = rest.iter();
@@ -132,6 +135,13 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 grants_given = true;
             }
             ("agents" | "agents-all", "--parallel") => fleet.parallel = number()?,
+            ("agents", "--rate") => {
+                fleet.rate = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| format!("`--rate` takes grants per second, not `{value}`"))?
+            }
             ("agents" | "agents-all", "--duration") => {
                 fleet.duration_secs = value
                     .trim_end_matches('s')
