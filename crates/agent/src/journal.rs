@@ -97,6 +97,9 @@ pub struct Journal {
     pub baseline: Option<Baseline>,
     /// The position in sudo's log and the grants that ended moments ago ([`crate::usage`]).
     pub usage: UsageState,
+    /// SHA-256 of what this process last wrote: an unchanged journal is not written again, so
+    /// an idle agent does not write to disk every second.
+    last_saved: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl Journal {
@@ -122,6 +125,7 @@ impl Journal {
             pending_drift: stored.pending_drift,
             baseline: stored.baseline,
             usage: stored.usage,
+            last_saved: std::sync::Mutex::new(None),
         })
     }
 
@@ -142,7 +146,19 @@ impl Journal {
         };
         let bytes = serde_json::to_vec_pretty(&stored)
             .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;
-        fsio::write_atomic(&self.path(), &bytes, 0o600)
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes)
+            .as_ref()
+            .to_vec();
+        let mut last = self
+            .last_saved
+            .lock()
+            .map_err(|_| Error::State("journal lock poisoned".into()))?;
+        if last.as_deref() == Some(digest.as_slice()) && self.path().exists() {
+            return Ok(());
+        }
+        fsio::write_atomic(&self.path(), &bytes, 0o600)?;
+        *last = Some(digest);
+        Ok(())
     }
 
     /// Forgets ended ids older than the retention (their windows are long over, so a replay is
@@ -204,6 +220,32 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Stored> {
 mod tests {
     use super::*;
     use brevet_proto::agent::AckAction;
+
+    #[test]
+    fn an_unchanged_journal_is_not_rewritten() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut j = Journal::load(tmp.path()).unwrap();
+        j.save().unwrap();
+        let inode = || std::fs::metadata(tmp.path().join(FILE)).unwrap().ino();
+        let first = inode();
+        j.save().unwrap();
+        assert_eq!(inode(), first, "rewritten although nothing changed");
+        j.ended
+            .insert("0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d".into(), 1);
+        j.save().unwrap();
+        assert_ne!(
+            inode(),
+            first,
+            "a change is written (atomically, as a new file)"
+        );
+        std::fs::remove_file(tmp.path().join(FILE)).unwrap();
+        j.save().unwrap();
+        assert!(
+            tmp.path().join(FILE).exists(),
+            "a missing journal is written again"
+        );
+    }
 
     fn entry() -> Entry {
         let doc = crate::sudoers::render_tests_doc();
