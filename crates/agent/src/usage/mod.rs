@@ -56,6 +56,8 @@ const RECENT_SECS: i64 = 600;
 const AFTER_END_SLACK: i64 = 30;
 /// Slack around the plausible window of a logged time.
 const TIME_SLACK: i64 = 120;
+/// How often an idle agent records that it read sudo's log (seconds).
+const READ_AT_EVERY: i64 = 60;
 /// Longest command kept in an event.
 const MAX_COMMAND_CHARS: usize = 8192;
 /// Largest `data` of a `grant.changes` event, as JSON.
@@ -184,8 +186,18 @@ impl Usage {
         }
         let n = events.len();
         self.queue.push(events)?;
+        // An idle read changes nothing worth a journal write: `read_at` (the earliest time a new
+        // line may claim) then moves at most once a minute, widening that bound by under 60 s.
+        let idle = n == 0 && odd == 0 && nobody == 0 && batch.cursor == journal.usage.log;
+        if !idle
+            || journal
+                .usage
+                .read_at
+                .is_none_or(|t| now - t >= READ_AT_EVERY)
+        {
+            journal.usage.read_at = Some(now);
+        }
         journal.usage.log = batch.cursor;
-        journal.usage.read_at = Some(now);
         if odd > 0 {
             log(&format!(
                 "{odd} entries of `{SUDO_LOG}` not understood; skipped"
