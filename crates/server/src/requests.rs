@@ -197,13 +197,7 @@ pub async fn approve(
     let role = role(app, &req.role)?;
     let now = app.clock.now();
 
-    let mut tx = app.store.begin().await?;
-    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
-    if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
-        tx.commit().await?;
-        return Err(expired);
-    }
-    ensure_pending(&req)?;
+    let (mut tx, req) = lock_pending(app, id, now).await?;
     if !tx.add_approval(id, caller.name(), now).await? {
         return Err(Error::Conflict(format!(
             "you have already approved request `{id}`"
@@ -272,13 +266,7 @@ pub async fn deny(
     let req = fetch(app, id).await?;
     check_approver(app, caller, &req, mfa_age, "deny").await?;
     let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
-    if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
-        tx.commit().await?;
-        return Err(expired);
-    }
-    ensure_pending(&req)?;
+    let (mut tx, req) = lock_pending(app, id, now).await?;
     tx.set_request_state(id, RequestState::Pending, RequestState::Denied, now, None)
         .await?;
     tx.audit(
@@ -372,6 +360,23 @@ fn ensure_pending(req: &RequestView) -> Result<(), Error> {
             req.id, req.state
         )))
     }
+}
+
+/// Starts a transaction holding the request, which must still be pending. A request whose time
+/// is up is marked expired (that is committed) and refused.
+async fn lock_pending(
+    app: &App,
+    id: &str,
+    now: i64,
+) -> Result<(brevet_store::Tx, RequestView), Error> {
+    let mut tx = app.store.begin().await?;
+    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
+        tx.commit().await?;
+        return Err(expired);
+    }
+    ensure_pending(&req)?;
+    Ok((tx, req))
 }
 
 /// Marks an undecided request expired if its time is up; returns the error to give the caller.
