@@ -85,7 +85,7 @@ fn canonical_event(e: &Event, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// Compact JSON with object keys sorted at every level (whatever order the map keeps).
-fn canonical_value(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), Error> {
+pub(crate) fn canonical_value(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), Error> {
     use serde_json::Value;
     match v {
         Value::Object(map) => {
@@ -118,7 +118,7 @@ fn canonical_value(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), Error
 }
 
 /// serde_json's compact form of a string or scalar (its escaping is deterministic).
-fn write_json(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> Result<(), Error> {
+pub(crate) fn write_json(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> Result<(), Error> {
     serde_json::to_writer(out, v).map_err(|e| Error::Encoding(e.to_string()))
 }
 
@@ -191,7 +191,7 @@ fn is_rfc3339_utc(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -218,7 +218,8 @@ mod tests {
         assert_eq!(leaf_hash(&event()).unwrap().as_slice(), want.as_ref());
     }
 
-    fn value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    /// Any JSON value, with awkward strings and numbers.
+    pub(crate) fn value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
         use proptest::prelude::*;
         use serde_json::Value;
         let leaf = prop_oneof![

@@ -27,6 +27,7 @@ mod checkpoint;
 mod error;
 mod event;
 mod export_line;
+mod export_reader;
 mod frontier;
 mod hash;
 mod merkle;
@@ -37,6 +38,8 @@ pub use chain::{Head, seal, verify};
 pub use checkpoint::{Checkpoint, verify_against_checkpoint};
 pub use error::{Error, VerifyError};
 pub use event::{Event, Sealed, leaf_hash};
+pub use export_line::write_export_line;
+pub use export_reader::verify_export;
 pub use frontier::Frontier;
 pub use merkle::{
     consistency_proof, inclusion_proof, merkle_root, verify_consistency, verify_inclusion,

@@ -15,31 +15,35 @@
 //! precise), then truncation, then the root.
 
 use crate::Error;
-use crate::chain::{Head, step};
+use crate::chain::{Head, Recorded, step};
 use crate::checkpoint::Checkpoint;
 use crate::error::VerifyError;
 use crate::event::{Sealed, leaf_hash};
 use crate::frontier::Frontier;
-use crate::hash::{self, Hash};
+use crate::hash::Hash;
 
 /// An event read from an export with its leaf hash recomputed, ready for
-/// [`ExportVerifier::push_hashed`].
+/// [`ExportVerifier::push_hashed`]: what the record says (its `seq` and two hashes) and the leaf
+/// hash of its contents. Computing it is most of the work of verifying, and can be done on any
+/// thread; it holds no text.
 #[derive(Debug, Clone)]
 pub struct Hashed {
-    sealed: Sealed,
+    record: Recorded,
     leaf: Result<Hash, Error>,
 }
 
 impl Hashed {
-    pub fn new(sealed: Sealed) -> Hashed {
-        let leaf = leaf_hash(&sealed.event);
-        Hashed { sealed, leaf }
+    pub fn new(sealed: &Sealed) -> Hashed {
+        Hashed {
+            record: Recorded::of(sealed),
+            leaf: leaf_hash(&sealed.event),
+        }
     }
 
-    /// An event whose leaf hash was already computed from its canonical bytes.
-    pub(crate) fn with_leaf(sealed: Sealed, leaf: Hash) -> Hashed {
+    /// A record whose leaf hash was already computed from its canonical bytes.
+    pub(crate) fn with_leaf(record: Recorded, leaf: Hash) -> Hashed {
         Hashed {
-            sealed,
+            record,
             leaf: Ok(leaf),
         }
     }
@@ -47,6 +51,11 @@ impl Hashed {
     #[cfg(test)]
     pub(crate) fn leaf_for_tests(&self) -> Option<Hash> {
         self.leaf.as_ref().ok().copied()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn record_for_tests(&self) -> Recorded {
+        self.record
     }
 }
 
@@ -135,32 +144,25 @@ impl ExportVerifier {
 
     /// Checks the next event.
     pub fn push(&mut self, sealed: &Sealed) -> Result<(), VerifyError> {
-        self.push_leaf(sealed, &leaf_hash(&sealed.event))
+        self.push_hashed(&Hashed::new(sealed))
     }
 
     /// Checks the next event, whose leaf hash [`Hashed::new`] computed (on any thread: that is
     /// most of the work of verifying).
     pub fn push_hashed(&mut self, hashed: &Hashed) -> Result<(), VerifyError> {
-        self.push_leaf(&hashed.sealed, &hashed.leaf)
-    }
-
-    fn push_leaf(
-        &mut self,
-        sealed: &Sealed,
-        leaf: &Result<Hash, Error>,
-    ) -> Result<(), VerifyError> {
+        let Hashed { record, leaf } = hashed;
         let start = match self.head {
             Some(head) => head,
             None => {
-                self.first_seq = Some(sealed.event.seq);
-                if sealed.event.seq <= 1 {
+                self.first_seq = Some(record.seq);
+                if record.seq <= 1 {
                     Head::GENESIS
                 } else {
-                    return self.start_later(sealed, leaf);
+                    return self.start_later(record, leaf);
                 }
             }
         };
-        let (head, leaf) = step(&start, sealed, leaf)?;
+        let (head, leaf) = step(&start, record, leaf)?;
         if self
             .pinned
             .as_ref()
@@ -181,10 +183,10 @@ impl ExportVerifier {
     /// The first event of an export that does not start at event 1.
     fn start_later(
         &mut self,
-        sealed: &Sealed,
+        record: &Recorded,
         leaf: &Result<Hash, Error>,
     ) -> Result<(), VerifyError> {
-        let seq = sealed.event.seq;
+        let seq = record.seq;
         if self.pinned.is_some() {
             return Err(VerifyError::new(
                 1,
@@ -198,16 +200,16 @@ impl ExportVerifier {
         let leaf = leaf
             .as_ref()
             .map_err(|e| VerifyError::new(seq, e.to_string()))?;
-        if sealed.leaf_hash != hash::to_hex(leaf) {
+        if record.leaf.as_ref() != Some(leaf) {
             return Err(VerifyError::new(
                 seq,
                 "the leaf hash does not match the event's contents: the event or its hash was edited",
             ));
         }
-        let head = sealed
-            .head()
-            .map_err(|e| VerifyError::new(seq, e.to_string()))?;
-        self.head = Some(head);
+        let chain_hash = record.chain.ok_or_else(|| {
+            VerifyError::new(seq, "the chain hash is not 64 lower-case hex digits")
+        })?;
+        self.head = Some(Head { seq, chain_hash });
         self.events += 1;
         Ok(())
     }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brevet_audit::{Checkpoint, Head};
-use brevet_proto::api::AuditEventView;
 use brevet_server::clock::SystemClock;
 use brevet_server::datadir::DataDir;
 use brevet_testkit::Postgres;
@@ -128,14 +127,18 @@ pub(crate) struct VerifyReport {
     pub secs: f64,
 }
 
-/// Generates an export of `n` events and times the real `brevet audit verify` on it.
-pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
+/// Generates an export of `n` events and times the real `brevet audit verify` on it. With
+/// `keep`, the export, checkpoint and key are written there and left for profiling.
+pub(crate) fn verify(n: u64, keep: Option<&std::path::Path>) -> Result<VerifyReport, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let export = tmp.path().join("export.jsonl");
+    let dir = keep.unwrap_or(tmp.path());
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let export = dir.join("export.jsonl");
     let mut out =
         std::io::BufWriter::new(std::fs::File::create(&export).map_err(|e| e.to_string())?);
     let mut head = Head::GENESIS;
     let mut frontier = brevet_audit::Frontier::default();
+    let mut line = Vec::new();
     for i in 0..n {
         let data = serde_json::json!({ "grant_id": "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d", "command": "/usr/bin/apt-get update", "cwd": "/root", "n": i });
         let (sealed, next) = brevet_audit::seal(
@@ -149,18 +152,9 @@ pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
         .map_err(|e| e.to_string())?;
         frontier.push(sealed.leaf().map_err(|e| e.to_string())?);
         head = next;
-        let view = AuditEventView {
-            seq: sealed.event.seq,
-            at: sealed.event.at,
-            kind: sealed.event.kind,
-            actor: sealed.event.actor,
-            subject: sealed.event.subject,
-            data: sealed.event.data,
-            leaf_hash: sealed.leaf_hash,
-            chain_hash: sealed.chain_hash,
-        };
-        serde_json::to_writer(&mut out, &view).map_err(|e| e.to_string())?;
-        out.write_all(b"\n").map_err(|e| e.to_string())?;
+        line.clear();
+        brevet_audit::write_export_line(&sealed, &mut line).map_err(|e| e.to_string())?;
+        out.write_all(&line).map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())?;
     drop(out);
@@ -168,13 +162,14 @@ pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
         .map_err(|e| e.to_string())?;
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
     let cp = Checkpoint::sign(n, &frontier.root(), "2026-11-28T10:00:01Z", &key);
-    let cp_file = tmp.path().join("checkpoint.json");
+    let cp_file = dir.join("checkpoint.json");
     std::fs::write(
         &cp_file,
         serde_json::to_vec(&cp).map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
     let pub_b64 = data_encoding::BASE64.encode(key.public_key().as_ref());
+    std::fs::write(dir.join("audit.pub"), &pub_b64).map_err(|e| e.to_string())?;
     let brevet = brevet_testkit::workspace_bin("brevet");
     let started = Instant::now();
     let status = std::process::Command::new(&brevet)
@@ -197,15 +192,27 @@ pub(crate) fn verify(n: u64) -> Result<VerifyReport, String> {
     })
 }
 
-/// `brevet-bench audit [--seconds S] [--workers W] [--events N]`: appends on SQLite and
-/// PostgreSQL, one event and 100 events per transaction, then verifies an export of N events.
+/// `brevet-bench audit [--seconds S] [--workers W] [--events N] [--keep DIR] [--db sqlite|postgresql]
+/// [--per-tx N]`: appends on SQLite and PostgreSQL, one event and 100 events per transaction
+/// (skipped with `--seconds 0`), then verifies an export of N events (kept in DIR with `--keep`).
 pub(crate) fn main(args: &[String]) -> Result<bool, String> {
     let mut seconds = 5;
     let mut workers = 4;
     let mut events = 1_000_000;
+    let mut keep = None;
+    let mut dbs = vec![Db::Sqlite, Db::Postgres];
+    let mut sizes = vec![1, 100];
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
+        if flag == "--keep" {
+            keep = Some(std::path::PathBuf::from(value));
+            continue;
+        }
+        if flag == "--db" {
+            dbs.retain(|d| d.name().eq_ignore_ascii_case(value));
+            continue;
+        }
         let n: u64 = value
             .parse()
             .map_err(|_| format!("`{flag}` takes a whole number, not `{value}`"))?;
@@ -213,13 +220,16 @@ pub(crate) fn main(args: &[String]) -> Result<bool, String> {
             "--seconds" => seconds = n,
             "--workers" => workers = n as usize,
             "--events" => events = n,
+            "--per-tx" => sizes = vec![n as usize],
             other => return Err(format!("unknown option `{other}` for `audit`")),
         }
     }
-    println!("| audit append | events/tx | events/s | events | checkpoints signed |");
-    println!("|---|---|---|---|---|");
-    for db in [Db::Sqlite, Db::Postgres] {
-        for per_tx in [1, 100] {
+    if seconds > 0 {
+        println!("| audit append | events/tx | events/s | events | checkpoints signed |");
+        println!("|---|---|---|---|---|");
+    }
+    for &db in &dbs {
+        for &per_tx in sizes.iter().filter(|_| seconds > 0) {
             if let Some(r) = append(db, seconds, workers, per_tx)? {
                 println!(
                     "| {} | {} | {:.0} | {} | {} |",
@@ -232,7 +242,7 @@ pub(crate) fn main(args: &[String]) -> Result<bool, String> {
             }
         }
     }
-    let v = verify(events)?;
+    let v = verify(events, keep.as_deref())?;
     println!(
         "\n| audit verify (`brevet audit verify --checkpoint`) | events | MiB | seconds | events/s |\n|---|---|---|---|---|\n| export + checkpoint | {} | {:.0} | {:.2} | {:.0} |",
         v.events,

@@ -96,36 +96,57 @@ impl Tx {
     pub(crate) async fn event_terms(&mut self, e: &Event) -> Result<Vec<String>> {
         let mut t = terms_of(e);
         let complete = t.holder && t.device && t.ticket;
-        if let Some(grant) = t.grant.clone().filter(|_| !complete || t.request.is_none()) {
-            let row = sqlx::query(
-                "SELECT g.request_id, g.user_name, g.device, r.ticket
-                 FROM grants g JOIN requests r ON r.id = g.request_id WHERE g.id = $1",
-            )
-            .bind(&grant)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-            if let Some(row) = row {
-                t.add("request", &row.try_get::<String, _>("request_id")?);
-                t.add("user", &row.try_get::<String, _>("user_name")?);
-                t.add("device", &row.try_get::<String, _>("device")?);
-                if let Some(ticket) = row.try_get::<Option<String>, _>("ticket")? {
-                    t.add("ticket", &ticket);
-                }
-            }
-        } else if let Some(request) = t.request.clone().filter(|_| !complete) {
-            let row = sqlx::query("SELECT user_name, device, ticket FROM requests WHERE id = $1")
-                .bind(&request)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-            if let Some(row) = row {
-                t.add("user", &row.try_get::<String, _>("user_name")?);
-                t.add("device", &row.try_get::<String, _>("device")?);
-                if let Some(ticket) = row.try_get::<Option<String>, _>("ticket")? {
-                    t.add("ticket", &ticket);
-                }
+        let lookup =
+            if let Some(grant) = t.grant.clone().filter(|_| !complete || t.request.is_none()) {
+                Some(("grant", grant))
+            } else {
+                t.request
+                    .clone()
+                    .filter(|_| !complete)
+                    .map(|r| ("request", r))
+            };
+        if let Some((what, id)) = lookup {
+            for (key, value) in self.facts(what, &id).await? {
+                t.add(key, &value);
             }
         }
         Ok(t.into_vec())
+    }
+
+    /// The request, holder, device and ticket of grant or request `id`, read once per
+    /// transaction: a device's report carries many events about the same grant. They never
+    /// change once written; an absent one can only appear through `insert_grant` or
+    /// `insert_request`, which empty this cache.
+    async fn facts(&mut self, what: &'static str, id: &str) -> Result<Vec<(&'static str, String)>> {
+        let cache_key = (what, id.to_owned());
+        if let Some(found) = self.audit_facts.get(&cache_key) {
+            return Ok(found.clone());
+        }
+        let sql = match what {
+            "grant" => {
+                "SELECT g.request_id, g.user_name, g.device, r.ticket
+                 FROM grants g JOIN requests r ON r.id = g.request_id WHERE g.id = $1"
+            }
+            _ => "SELECT user_name, device, ticket FROM requests WHERE id = $1",
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::with_capacity(4);
+        if what == "grant" {
+            found.push(("request", row.try_get::<String, _>("request_id")?));
+        }
+        found.push(("user", row.try_get::<String, _>("user_name")?));
+        found.push(("device", row.try_get::<String, _>("device")?));
+        if let Some(ticket) = row.try_get::<Option<String>, _>("ticket")? {
+            found.push(("ticket", ticket));
+        }
+        self.audit_facts.insert(cache_key, found.clone());
+        Ok(found)
     }
 
     /// Inserts `(term, seq)` rows, a few hundred per statement.

@@ -28,6 +28,8 @@ pub struct NewGrant<'a> {
 
 impl Tx {
     pub async fn insert_grant(&mut self, g: &NewGrant<'_>) -> Result<()> {
+        // A grant or request looked up as absent by an earlier audit event now exists.
+        self.audit_facts.clear();
         sqlx::query(
             "INSERT INTO grants (id, request_id, state, user_name, device, role, not_before,
                 not_after, issued_at, doc, sig)

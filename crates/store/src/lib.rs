@@ -73,6 +73,10 @@ pub struct Tx {
     pub(crate) audit_head: Option<brevet_audit::Head>,
     /// Events sealed in this transaction, written in one go at commit ([`Tx::commit`]).
     pub(crate) audit_pending: Vec<audit::Pending>,
+    /// Facts about grants and requests that audit events name, read once per transaction
+    /// (`audit_terms.rs`).
+    pub(crate) audit_facts:
+        std::collections::HashMap<(&'static str, String), Vec<(&'static str, String)>>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -141,6 +145,7 @@ impl Store {
                     engine: self.engine,
                     audit_head: None,
                     audit_pending: Vec::new(),
+                    audit_facts: Default::default(),
                     _guard: Some(guard),
                 })
             }
@@ -149,6 +154,7 @@ impl Store {
                 engine: self.engine,
                 audit_head: None,
                 audit_pending: Vec::new(),
+                audit_facts: Default::default(),
                 _guard: None,
             }),
         }

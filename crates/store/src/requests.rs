@@ -35,6 +35,8 @@ pub struct NewRequest {
 
 impl Tx {
     pub async fn insert_request(&mut self, r: &NewRequest) -> Result<()> {
+        // A grant or request looked up as absent by an earlier audit event now exists.
+        self.audit_facts.clear();
         sqlx::query(
             "INSERT INTO requests (id, state, user_name, device, role, duration_seconds, ticket,
                 reason, start_at, created_at, expires_at, decided_at, approvals_required, decision)

@@ -63,6 +63,7 @@ pub(crate) fn export(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let mut after = 0;
+    let mut line = Vec::new();
     loop {
         let page = fetch(after)?;
         if page.is_empty() {
@@ -76,16 +77,38 @@ pub(crate) fn export(
                 });
             }
             after = event.seq;
-            let line = match format {
-                AuditFormat::Jsonl => serde_json::to_string(event),
+            match format {
+                AuditFormat::Jsonl => {
+                    line.clear();
+                    brevet_audit::write_export_line(&sealed(event), &mut line)
+                        .map_err(std::io::Error::other)?;
+                    out.write_all(&line)?;
+                }
                 AuditFormat::Ocsf => {
-                    serde_json::to_string(&brevet_proto::ocsf::event_to_ocsf(event))
+                    let ocsf = serde_json::to_string(&brevet_proto::ocsf::event_to_ocsf(event))
+                        .map_err(std::io::Error::other)?;
+                    writeln!(out, "{ocsf}")?;
                 }
             }
-            .map_err(std::io::Error::other)?;
-            writeln!(out, "{line}")?;
         }
         out.flush()?;
+    }
+}
+
+/// The event as the audit crate writes it: `data` in canonical JSON, so `brevet audit verify`
+/// hashes each line's own text.
+fn sealed(e: &AuditEventView) -> brevet_audit::Sealed {
+    brevet_audit::Sealed {
+        event: brevet_audit::Event {
+            seq: e.seq,
+            at: e.at.clone(),
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            subject: e.subject.clone(),
+            data: e.data.clone(),
+        },
+        leaf_hash: e.leaf_hash.clone(),
+        chain_hash: e.chain_hash.clone(),
     }
 }
 
@@ -240,5 +263,49 @@ mod tests {
             matches!(err, Error::AuditOrder { seq: 1, after: 1 }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn data_is_written_in_canonical_form_whatever_order_it_arrived_in() {
+        // serde_json keeps insertion order in this build (Cedar enables `preserve_order`).
+        let data: serde_json::Value = serde_json::from_str(r#"{"z":1,"a":{"y":2,"b":3}}"#).unwrap();
+        let (sealed, _) = brevet_audit::seal(
+            &brevet_audit::Head::GENESIS,
+            "grant.used",
+            "device:web-01",
+            "g-1",
+            data.clone(),
+            "2026-11-28T10:00:00Z",
+        )
+        .unwrap();
+        let view = AuditEventView {
+            data,
+            leaf_hash: sealed.leaf_hash.clone(),
+            chain_hash: sealed.chain_hash.clone(),
+            ..event(1)
+        };
+        let view = AuditEventView {
+            kind: "grant.used".into(),
+            actor: "device:web-01".into(),
+            subject: "g-1".into(),
+            ..view
+        };
+        let mut out = Vec::new();
+        let pages = |after| {
+            Ok(if after == 0 {
+                vec![view.clone()]
+            } else {
+                vec![]
+            })
+        };
+        export(pages, AuditFormat::Jsonl, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""data":{"a":{"b":3,"y":2},"z":1}"#),
+            "{text}"
+        );
+        let mut v = brevet_audit::ExportVerifier::new();
+        brevet_audit::verify_export(text.as_bytes(), &mut v, 1).unwrap();
+        assert_eq!(v.finish().unwrap().events, 1);
     }
 }
