@@ -9,7 +9,7 @@
 
 use crate::Error;
 use crate::error::VerifyError;
-use crate::event::{Event, Sealed, check_at, check_kind, leaf_hash};
+use crate::event::{Event, Sealed, canonical_value, check_at, check_kind, leaf_hash};
 use crate::hash::{self, CHAIN, Hash};
 
 /// The end of the chain: the last sequence number and its chain hash.
@@ -50,9 +50,7 @@ pub(crate) fn link(prev: &Hash, leaf: &Hash) -> Hash {
 /// Seals a new event onto `head`: assigns `seq = head.seq + 1`, computes its leaf and chain
 /// hashes, and returns the record to store together with the new head.
 ///
-/// Refuses a `kind` that is not dotted lower-case words, an `at` that is not RFC 3339 UTC
-/// (`…Z`), and `data` whose JSON would not read back to the same hash (checked by a round
-/// trip, so a stored record always verifies).
+/// Refuses what [`Draft::new`] refuses.
 pub fn seal(
     head: &Head,
     kind: &str,
@@ -61,48 +59,87 @@ pub fn seal(
     data: serde_json::Value,
     at: &str,
 ) -> Result<(Sealed, Head), Error> {
-    check_kind(kind)?;
-    check_at(at)?;
-    let seq = head
-        .seq
-        .checked_add(1)
-        .ok_or(Error::SequenceExhausted(head.seq))?;
-    let event = Event {
-        seq,
-        at: at.to_owned(),
-        kind: kind.to_owned(),
-        actor: actor.to_owned(),
-        subject: subject.to_owned(),
-        data,
-    };
-    let leaf = leaf_hash(&event)?;
-    let chain = link(&head.chain_hash, &leaf);
-    let sealed = Sealed {
-        event,
-        leaf_hash: hash::to_hex(&leaf),
-        chain_hash: hash::to_hex(&chain),
-    };
-    check_round_trip(&sealed, &leaf)?;
-    Ok((
-        sealed,
-        Head {
-            seq,
-            chain_hash: chain,
-        },
-    ))
+    Draft::new(kind, actor, subject, data, at)?.seal(head)
 }
 
-/// Fails closed if the stored form would not hash the same after being read back.
-fn check_round_trip(sealed: &Sealed, leaf: &Hash) -> Result<(), Error> {
-    let text = serde_json::to_string(sealed).map_err(|e| Error::Encoding(e.to_string()))?;
-    let back: Sealed = serde_json::from_str(&text).map_err(|e| Error::Encoding(e.to_string()))?;
-    if leaf_hash(&back.event)? == *leaf {
+/// An event checked and waiting for its place in the log: everything but its `seq` and hashes.
+/// The storage layer drafts events while a transaction runs and seals them at commit, when it
+/// holds the chain head, so the head is held for as short a time as possible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The event with `seq` 0 until sealed.
+    event: Event,
+}
+
+impl Draft {
+    /// Refuses a `kind` that is not dotted lower-case words, an `at` that is not RFC 3339 UTC
+    /// (`…Z`), and `data` whose JSON would not read back the same (checked by a round trip, so
+    /// a stored record always verifies).
+    pub fn new(
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        data: serde_json::Value,
+        at: &str,
+    ) -> Result<Draft, Error> {
+        check_kind(kind)?;
+        check_at(at)?;
+        check_round_trip(&data)?;
+        Ok(Draft {
+            event: Event {
+                seq: 0,
+                at: at.to_owned(),
+                kind: kind.to_owned(),
+                actor: actor.to_owned(),
+                subject: subject.to_owned(),
+                data,
+            },
+        })
+    }
+
+    /// The event as it will be sealed (its `seq` is 0 until then).
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Places the event after `head`.
+    pub fn seal(self, head: &Head) -> Result<(Sealed, Head), Error> {
+        let seq = head
+            .seq
+            .checked_add(1)
+            .ok_or(Error::SequenceExhausted(head.seq))?;
+        let event = Event { seq, ..self.event };
+        let leaf = leaf_hash(&event)?;
+        let chain = link(&head.chain_hash, &leaf);
+        let sealed = Sealed {
+            event,
+            leaf_hash: hash::to_hex(&leaf),
+            chain_hash: hash::to_hex(&chain),
+        };
+        Ok((
+            sealed,
+            Head {
+                seq,
+                chain_hash: chain,
+            },
+        ))
+    }
+}
+
+/// Fails closed if `data`, stored as JSON text and read back, would not hash the same.
+fn check_round_trip(data: &serde_json::Value) -> Result<(), Error> {
+    let encoding = |e: serde_json::Error| Error::Encoding(e.to_string());
+    let text = serde_json::to_string(data).map_err(encoding)?;
+    let back: serde_json::Value = serde_json::from_str(&text).map_err(encoding)?;
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    canonical_value(data, &mut want)?;
+    canonical_value(&back, &mut got)?;
+    if want == got {
         Ok(())
     } else {
-        let data = sealed.event.data.to_string();
         Err(Error::invalid(
             "data",
-            &data,
+            &text,
             "does not read back as written (write very large or fractional numbers as strings)",
         ))
     }
@@ -272,6 +309,17 @@ mod tests {
             seal(&full, "ok", "a", "s", json!(1), AT).unwrap_err(),
             Error::SequenceExhausted(u64::MAX)
         );
+    }
+
+    #[test]
+    fn a_draft_seals_later_as_seal_would_now() {
+        let (_, head) = log(2);
+        let draft = Draft::new("grant.used", "a", "s", json!({"n": 1}), AT).unwrap();
+        assert_eq!(draft.event().seq, 0);
+        let now = seal(&head, "grant.used", "a", "s", json!({"n": 1}), AT).unwrap();
+        assert_eq!(draft.seal(&head).unwrap(), now);
+        assert!(Draft::new("Bad Kind", "a", "s", json!({}), AT).is_err());
+        assert!(Draft::new("ok", "a", "s", json!({}), "yesterday").is_err());
     }
 
     #[test]

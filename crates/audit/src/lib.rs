@@ -34,7 +34,7 @@ mod merkle;
 mod proof;
 mod verifier;
 
-pub use chain::{Head, seal, verify};
+pub use chain::{Draft, Head, seal, verify};
 pub use checkpoint::{Checkpoint, verify_against_checkpoint};
 pub use error::{Error, VerifyError};
 pub use event::{Event, Sealed, leaf_hash};

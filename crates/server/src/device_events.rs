@@ -18,6 +18,7 @@ use brevet_proto::agent::{
 use brevet_proto::api::{GrantView, code};
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use brevet_proto::validate;
+use brevet_store::DeviceEventRecord;
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -76,7 +77,7 @@ pub async fn record(
     let mut grants: HashMap<String, Option<GrantView>> = HashMap::new();
     let mut tx = app.store.begin().await?;
     for e in checked {
-        if tx.device_event_seq(&e.id).await?.is_some() {
+        if tx.device_event_recorded(&e.id).await? {
             duplicates += 1;
             continue;
         }
@@ -117,18 +118,14 @@ pub async fn record(
             continue;
         };
         let data = audit_data(&e, g)?;
-        let sealed = tx
-            .audit(e.kind.as_str(), &actor, &e.grant_id, data, now)
+        let record = DeviceEventRecord {
+            id: e.id.clone(),
+            device: device.name.clone(),
+            grant_id: e.grant_id.clone(),
+            recorded_at: now,
+        };
+        tx.audit_device_event(e.kind.as_str(), &actor, &e.grant_id, data, record)
             .await?;
-        tx.record_device_event(
-            &e.id,
-            &device.name,
-            &e.grant_id,
-            e.kind.as_str(),
-            sealed.event.seq,
-            now,
-        )
-        .await?;
         recorded += 1;
     }
     tx.commit().await?;

@@ -103,6 +103,12 @@ both_engines!(device_events_are_recorded_once, |mut h: Harness| {
     );
     assert_eq!(events(&c.admin, "grant.used").len(), 2);
 
+    // The same event twice in one batch is recorded once.
+    let twice = vec![used('2', &g, "alice", "/usr/bin/true"); 2];
+    let answer = web.events(&twice).unwrap();
+    assert_eq!((answer.recorded, answer.duplicates), (1, 1), "{answer:?}");
+    assert_eq!(events(&c.admin, "grant.used").len(), 3);
+
     // Another device's grant, an unknown grant, a command of another user: refused, the rest
     // of the batch is recorded.
     let answer = db.events(&[used('d', &g, "alice", "/usr/bin/id")]).unwrap();
@@ -119,7 +125,7 @@ both_engines!(device_events_are_recorded_once, |mut h: Harness| {
     let codes: Vec<&str> = answer.refused.iter().map(|r| r.code.as_str()).collect();
     assert_eq!(codes, ["not_found", "invalid_input"]);
     assert_eq!(answer.recorded, 1);
-    assert_eq!(events(&c.admin, "grant.used").len(), 3);
+    assert_eq!(events(&c.admin, "grant.used").len(), 4);
 
     // A malformed event refuses the whole batch.
     let mut bad = used('2', &g, "alice", "/usr/bin/id");
@@ -129,5 +135,5 @@ both_engines!(device_events_are_recorded_once, |mut h: Harness| {
         .unwrap_err();
     assert_eq!(err.code, "invalid_input", "{err:?}");
     assert!(err.message.contains("#2"), "{}", err.message);
-    assert_eq!(events(&c.admin, "grant.used").len(), 3);
+    assert_eq!(events(&c.admin, "grant.used").len(), 4);
 });

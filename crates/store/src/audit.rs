@@ -1,26 +1,38 @@
 //! Appending to the hash-chained audit log inside the caller's transaction, and reading it back:
 //! in order, by search ([`AuditFilter`]), and as leaf hashes for the Merkle tree.
 
-use brevet_audit::{Event, Head, Sealed};
+use brevet_audit::{Draft, Event, Head, Sealed};
 use brevet_proto::timefmt::rfc3339;
 use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
 use crate::{Engine, Error, Result, Store, Tx};
 
-/// An event sealed in a transaction and not yet written.
+/// An event drafted in a transaction, sealed and written at commit.
 pub(crate) struct Pending {
-    seq: i64,
-    sealed: Sealed,
+    draft: Draft,
     terms: Vec<String>,
+    /// The device event this audit event records, if it is one (`device_events`).
+    device_event: Option<DeviceEventRecord>,
+}
+
+/// A device's own event (`grant.used`, `grant.changes`), kept by its id so a resend is a
+/// duplicate.
+#[derive(Debug, Clone)]
+pub struct DeviceEventRecord {
+    pub id: String,
+    pub device: String,
+    pub grant_id: String,
+    pub recorded_at: i64,
 }
 
 /// Rows per multi-row `INSERT` (8 parameters each; far below either engine's limit).
 const CHUNK: usize = 100;
 
 impl Tx {
-    /// Appends one event to the audit chain. It commits or rolls back with the change it records:
-    /// the chain head is read (on PostgreSQL, locked) once per transaction, events are sealed in
-    /// memory, and [`Tx::commit`] writes them and the new head in a few statements.
+    /// Appends one event to the audit chain. It commits or rolls back with the change it records.
+    /// The event is checked now (a bad kind, time or data fails the caller's action) and sealed
+    /// at [`Tx::commit`], which reads the chain head (on PostgreSQL, locks it) only then and
+    /// writes every event of the transaction and the new head in a few statements.
     pub async fn audit(
         &mut self,
         kind: &str,
@@ -28,22 +40,48 @@ impl Tx {
         subject: &str,
         data: serde_json::Value,
         at: i64,
-    ) -> Result<Sealed> {
-        let head = match self.audit_head {
-            Some(head) => head,
-            None => self.read_audit_head().await?,
-        };
-        let (sealed, next) = brevet_audit::seal(&head, kind, actor, subject, data, &rfc3339(at))?;
-        let seq = i64::try_from(sealed.event.seq)
-            .map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
-        let terms = self.event_terms(&sealed.event).await?;
-        self.audit_head = Some(next);
+    ) -> Result<()> {
+        self.draft_audit(kind, actor, subject, data, at, None).await
+    }
+
+    /// [`Tx::audit`] for an event a device sent, recorded under its id at commit.
+    pub async fn audit_device_event(
+        &mut self,
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        data: serde_json::Value,
+        record: DeviceEventRecord,
+    ) -> Result<()> {
+        let at = record.recorded_at;
+        self.draft_audit(kind, actor, subject, data, at, Some(record))
+            .await
+    }
+
+    async fn draft_audit(
+        &mut self,
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        data: serde_json::Value,
+        at: i64,
+        device_event: Option<DeviceEventRecord>,
+    ) -> Result<()> {
+        let draft = Draft::new(kind, actor, subject, data, &rfc3339(at))?;
+        let terms = self.event_terms(draft.event()).await?;
         self.audit_pending.push(Pending {
-            seq,
-            sealed: sealed.clone(),
+            draft,
             terms,
+            device_event,
         });
-        Ok(sealed)
+        Ok(())
+    }
+
+    /// Whether this transaction has already drafted device event `id`.
+    pub(crate) fn device_event_pending(&self, id: &str) -> bool {
+        self.audit_pending
+            .iter()
+            .any(|p| p.device_event.as_ref().is_some_and(|d| d.id == id))
     }
 
     async fn read_audit_head(&mut self) -> Result<Head> {
@@ -58,13 +96,23 @@ impl Tx {
         Ok(Head::from_hex(seq, &hash)?)
     }
 
-    /// Writes the pending events, their search terms and the new head.
+    /// Seals the pending events onto the chain head and writes them, their search terms, the
+    /// device events they record and the new head.
     pub(crate) async fn flush_audit(&mut self) -> Result<()> {
         if self.audit_pending.is_empty() {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.audit_pending);
-        for chunk in pending.chunks(CHUNK) {
+        let mut head = self.read_audit_head().await?;
+        let mut sealed = Vec::with_capacity(pending.len());
+        for p in pending {
+            let (s, next) = p.draft.seal(&head)?;
+            head = next;
+            let seq = i64::try_from(s.event.seq)
+                .map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
+            sealed.push((seq, s, p.terms, p.device_event));
+        }
+        for chunk in sealed.chunks(CHUNK) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let b = i * 8;
@@ -87,28 +135,30 @@ impl Tx {
                 values.join(", ")
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for p in chunk {
-                let e = &p.sealed.event;
+            for (seq, s, _, _) in chunk {
+                let e = &s.event;
                 q = q
-                    .bind(p.seq)
+                    .bind(*seq)
                     .bind(e.at.clone())
                     .bind(e.kind.clone())
                     .bind(e.actor.clone())
                     .bind(e.subject.clone())
                     .bind(serde_json::to_string(&e.data)?)
-                    .bind(p.sealed.leaf_hash.clone())
-                    .bind(p.sealed.chain_hash.clone());
+                    .bind(s.leaf_hash.clone())
+                    .bind(s.chain_hash.clone());
             }
             q.execute(&mut *self.tx).await?;
         }
-        let terms: Vec<(String, i64)> = pending
+        let terms: Vec<(String, i64)> = sealed
             .iter()
-            .flat_map(|p| p.terms.iter().map(move |t| (t.clone(), p.seq)))
+            .flat_map(|(seq, _, terms, _)| terms.iter().map(move |t| (t.clone(), *seq)))
             .collect();
         self.insert_terms(&terms).await?;
-        let head = self
-            .audit_head
-            .ok_or_else(|| Error::Corrupt("audit head missing after appends".into()))?;
+        let device_events: Vec<(i64, &str, DeviceEventRecord)> = sealed
+            .iter()
+            .filter_map(|(seq, s, _, d)| Some((*seq, s.event.kind.as_str(), d.clone()?)))
+            .collect();
+        self.insert_device_events(&device_events).await?;
         let seq =
             i64::try_from(head.seq).map_err(|_| Error::Corrupt("audit seq overflow".into()))?;
         sqlx::query("UPDATE audit_head SET seq = $1, chain_hash = $2 WHERE id = 1")

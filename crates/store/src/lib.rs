@@ -10,7 +10,7 @@
 //! SQLite allows one writer at a time; [`Store::begin`] takes an in-process lock and starts the
 //! transaction with `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
 //! `SQLITE_BUSY`. PostgreSQL transactions lock the rows they change (`FOR UPDATE`), and the audit
-//! head row serialises appends to the hash chain.
+//! head row, locked at commit only, serialises appends to the hash chain.
 
 mod audit;
 mod audit_terms;
@@ -35,7 +35,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use audit::AuditFilter;
+pub use audit::{AuditFilter, DeviceEventRecord};
 pub use checkpoints::StoredCheckpoint;
 pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
@@ -68,10 +68,8 @@ pub struct Store {
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) engine: Engine,
-    /// The audit chain head, read (and on PostgreSQL locked) by the first append of this
-    /// transaction; later appends chain from it in memory.
-    pub(crate) audit_head: Option<brevet_audit::Head>,
-    /// Events sealed in this transaction, written in one go at commit ([`Tx::commit`]).
+    /// Events drafted in this transaction, sealed onto the chain head and written in one go at
+    /// commit ([`Tx::commit`]).
     pub(crate) audit_pending: Vec<audit::Pending>,
     /// Facts about grants and requests that audit events name, read once per transaction
     /// (`audit_terms.rs`).
@@ -143,7 +141,6 @@ impl Store {
                 Ok(Tx {
                     tx,
                     engine: self.engine,
-                    audit_head: None,
                     audit_pending: Vec::new(),
                     audit_facts: Default::default(),
                     _guard: Some(guard),
@@ -152,7 +149,6 @@ impl Store {
             Engine::Postgres => Ok(Tx {
                 tx: self.pool.begin().await?,
                 engine: self.engine,
-                audit_head: None,
                 audit_pending: Vec::new(),
                 audit_facts: Default::default(),
                 _guard: None,
