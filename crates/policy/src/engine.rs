@@ -34,6 +34,17 @@ impl Engine {
         self.policies.num_of_policies()
     }
 
+    /// The policies' ids (their `@id` annotation), sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// True when the set holds no policy (so everything is denied).
     pub fn is_empty(&self) -> bool {
         self.len() == 0

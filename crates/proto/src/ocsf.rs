@@ -216,6 +216,10 @@ fn mapping(kind: &str, data: &Value) -> Mapping {
         "device.enroll_token_created" => {
             m(ENTITY_MANAGEMENT, OTHER, None, Some(Success), INFORMATIONAL)
         }
+        // The server's settings or policy as loaded at start differ from the last recorded.
+        "config.changed" | "policy.changed" => {
+            m(ENTITY_MANAGEMENT, 3, Some("Update"), Some(Success), LOW)
+        }
         "drift.detected" => {
             let sev = finding_severity(text(data, "severity"));
             m(DETECTION_FINDING, 1, Some("Create"), None, sev)

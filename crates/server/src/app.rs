@@ -57,9 +57,13 @@ impl App {
         db: Option<&str>,
         clock: Arc<dyn Clock>,
     ) -> Result<App, Error> {
-        let config = Config::load(&dir.config())?;
+        let config_path = dir.config();
+        let config_text = std::fs::read_to_string(&config_path)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", config_path.display())))?;
+        let config = Config::parse(&config_text)
+            .map_err(|e| Error::Config(format!("`{}`: {e}", config_path.display())))?;
         let durations = config.durations().map_err(Error::Config)?;
-        let policy = load_policy(&dir.policy())?;
+        let (policy, policy_text) = load_policy(&dir.policy())?;
         let grant_key = dir.load_grant_key()?;
         let audit_key = crate::audit_key::load_or_create(dir)?;
         let ca = Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)
@@ -69,6 +73,13 @@ impl App {
             None => dir.database_url(&config.server.db),
         };
         let store = Store::open(&url).await?;
+        let loaded = crate::config_audit::Loaded {
+            config: &config,
+            config_text: &config_text,
+            policy_ids: policy.ids(),
+            policy_text: &policy_text,
+        };
+        crate::config_audit::record(&store, &loaded, clock.now()).await?;
         Ok(App {
             grant_public_key: brevet_proto::grant::public_key_b64(&grant_key),
             store,
@@ -121,7 +132,9 @@ impl App {
 /// Wake-ups buffered per waiting long-poll; one that falls further behind answers at once.
 const WAKE_CAPACITY: usize = 1024;
 
-fn load_policy(path: &Path) -> Result<Engine, Error> {
+fn load_policy(path: &Path) -> Result<(Engine, String), Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    Engine::new(&text).map_err(|e| Error::Config(format!("`{}`: {e}", path.display())))
+    let engine =
+        Engine::new(&text).map_err(|e| Error::Config(format!("`{}`: {e}", path.display())))?;
+    Ok((engine, text))
 }

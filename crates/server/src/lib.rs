@@ -14,6 +14,7 @@ mod audit_proofs;
 mod auth;
 pub mod clock;
 pub mod config;
+mod config_audit;
 pub mod datadir;
 mod decide;
 mod delivery;

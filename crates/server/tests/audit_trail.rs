@@ -562,3 +562,49 @@ both_engines!(grant_show_tells_the_story, |mut h: Harness| {
         }
     }
 });
+
+both_engines!(
+    config_and_policy_changes_are_recorded_at_start,
+    |mut h: Harness| {
+        let mut c = h.cast();
+        let config = events(&c.admin, "config.changed");
+        let policy = events(&c.admin, "policy.changed");
+        assert_eq!(
+            (config.len(), policy.len()),
+            (1, 1),
+            "the first start records both"
+        );
+        assert_eq!(config[0].actor, "brevetd");
+        assert_eq!(config[0].data["previous_sha256"], json!(null));
+        assert!(
+            config[0].data["roles"]["short"]["commands"].is_array(),
+            "{}",
+            config[0].data
+        );
+        assert!(config[0].data.get("db").is_none() && config[0].data.get("listen").is_none());
+        let first = policy[0].data["sha256"].as_str().unwrap().to_owned();
+        let ids = policy[0].data["policies"].as_array().unwrap();
+        assert!(ids.contains(&json!("operators-may-request")), "{ids:?}");
+        let text = std::fs::read_to_string(h.data().policy()).unwrap();
+        assert_eq!(policy[0].data["text"], json!(text));
+
+        h.restart();
+        c.admin = h.login("admin");
+        assert_eq!(
+            events(&c.admin, "policy.changed").len(),
+            1,
+            "unchanged: nothing new"
+        );
+        assert_eq!(events(&c.admin, "config.changed").len(), 1);
+
+        let edited = format!("{text}\n// tightened on 2026-11-29\n");
+        std::fs::write(h.data().policy(), &edited).unwrap();
+        h.restart();
+        c.admin = h.login("admin");
+        let policy = events(&c.admin, "policy.changed");
+        assert_eq!(policy.len(), 2);
+        assert_eq!(policy[1].data["previous_sha256"], json!(first));
+        assert_eq!(policy[1].data["text"], json!(edited));
+        assert_eq!(events(&c.admin, "config.changed").len(), 1);
+    }
+);

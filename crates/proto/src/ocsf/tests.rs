@@ -202,6 +202,22 @@ fn table() -> Vec<Row> {
             Some(1),
         ),
         (
+            "policy.changed",
+            "brevetd",
+            json!({ "sha256": "ab", "previous_sha256": null }),
+            3004,
+            3,
+            Some(1),
+        ),
+        (
+            "config.changed",
+            "brevetd",
+            json!({ "sha256": "cd" }),
+            3004,
+            3,
+            Some(1),
+        ),
+        (
             "device.report",
             "device:web-01",
             json!({ "findings": 2 }),
@@ -363,7 +379,7 @@ fn logins_findings_and_unknown_kinds() {
     assert_eq!(o["device"]["hostname"], "web-01");
 
     let o = event_to_ocsf(&event(
-        "policy.changed",
+        "policy.reloaded",
         "admin",
         "default",
         json!({ "n": 3 }),
@@ -372,7 +388,7 @@ fn logins_findings_and_unknown_kinds() {
         (o["class_uid"].as_u64(), o["type_uid"].as_u64()),
         (Some(0), Some(99))
     );
-    assert_eq!(o["activity_name"], "policy.changed");
+    assert_eq!(o["activity_name"], "policy.reloaded");
     assert_eq!(o["actor"]["user"]["name"], "admin");
     assert_eq!(o["unmapped"]["brevet"]["data"]["n"], 3);
     assert_eq!(severity_id("alert.anything", &json!({})), severity::HIGH);

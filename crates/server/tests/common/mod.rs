@@ -133,7 +133,7 @@ impl Harness {
         Some(h)
     }
 
-    fn data(&self) -> DataDir {
+    pub fn data(&self) -> DataDir {
         DataDir::new(self.dir.path().join("data"))
     }
 
