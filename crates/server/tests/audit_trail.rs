@@ -209,6 +209,14 @@ both_engines!(exports_verify_and_tampering_is_named, |mut h: Harness| {
     let lines: Vec<&str> = text.lines().collect();
     let n = lines.len();
     assert!(n as u64 >= now_cp.size);
+    // Every line is in the one form the audit crate writes (canonical `data`), the form the
+    // verifier hashes straight from the line's text.
+    for line in &lines {
+        let sealed: brevet_audit::Sealed = serde_json::from_str(line).unwrap();
+        let mut again = Vec::new();
+        brevet_audit::write_export_line(&sealed, &mut again).unwrap();
+        assert_eq!(std::str::from_utf8(&again).unwrap().trim_end(), *line);
+    }
     let ok = brevet(&h, &admin, &["audit", "verify", &export, "--key", &key]).unwrap();
     assert_eq!(ok, format!("ok: {n} events, chain verified\n"));
 
