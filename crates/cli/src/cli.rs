@@ -191,7 +191,7 @@ pub enum UserCommand {
     List,
     /// Stop a user from signing in
     Disable { name: String },
-    /// Let a disabled user sign in again
+    /// Let a disabled user sign in again (also lifts a lock after failed logins)
     Enable { name: String },
 }
 

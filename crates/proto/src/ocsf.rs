@@ -151,6 +151,7 @@ fn mapping(kind: &str, data: &Value) -> Mapping {
             Some(Success),
             INFORMATIONAL,
         ),
+        "login.locked" => m(ACCOUNT_CHANGE, 9, Some("Lock"), Some(Success), MEDIUM),
         k if k.starts_with("login.") => m(AUTHENTICATION, 1, Some("Logon"), None, INFORMATIONAL),
         "logout" => m(
             AUTHENTICATION,

@@ -45,8 +45,15 @@ impl Caller {
     }
 }
 
-const BAD_LOGIN: &str =
-    "login failed: wrong user name, password or TOTP code (a code is accepted once)";
+/// The one answer to a login that fails, whatever failed: it does not tell which accounts
+/// exist or are locked.
+const BAD_LOGIN: &str = "login failed: wrong user name, password or TOTP code (a code is \
+     accepted once; after 5 failures in a row an account is locked for 15 minutes)";
+
+/// Failed logins (or step-up codes) in a row that lock an account.
+pub(crate) const MAX_FAILURES: i64 = 5;
+/// How long the lock lasts. An administrator's `user enable` lifts it at once.
+pub(crate) const LOCKOUT_SECONDS: i64 = 15 * 60;
 
 /// A hash to verify against when the user does not exist, so timing does not reveal which
 /// accounts exist.
@@ -59,27 +66,41 @@ pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error>
     validate::totp_code(&req.totp)?;
     let now = app.clock.now();
     let user = app.store.user(&name).await?;
+    let locked = match &user {
+        Some(_) => app
+            .store
+            .locked_until(&name)
+            .await?
+            .is_some_and(|t| t > now),
+        None => false,
+    };
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.clone());
     let pw = req.password;
+    // Verified even for a locked account, so the time taken does not tell.
     let password_ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
     let user = match user {
+        Some(_) if locked => {
+            fail_login(app, &name, "locked", now, false).await?;
+            return Err(Error::Unauthenticated(BAD_LOGIN.into()));
+        }
         Some(u) if password_ok && u.enabled => u,
-        _ => {
-            fail_login(app, &name, "password", now).await?;
+        known => {
+            fail_login(app, &name, "password", now, known.is_some()).await?;
             return Err(Error::Unauthenticated(BAD_LOGIN.into()));
         }
     };
     let mut tx = app.store.begin().await?;
     if !use_totp(&mut tx, &user, &req.totp, now).await? {
         drop(tx);
-        fail_login(app, &name, "totp", now).await?;
+        fail_login(app, &name, "totp", now, true).await?;
         return Err(Error::Unauthenticated(BAD_LOGIN.into()));
     }
+    tx.clear_login_failures(&name).await?;
     let token = token::new_token("bvs_");
     let session = SessionRecord {
         user: name.clone(),
@@ -106,11 +127,33 @@ pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error>
     })
 }
 
-async fn fail_login(app: &App, name: &str, factor: &str, now: i64) -> Result<(), Error> {
+/// Records a failed login; for an existing account (`counted`) it counts toward the lock.
+async fn fail_login(
+    app: &App,
+    name: &str,
+    factor: &str,
+    now: i64,
+    counted: bool,
+) -> Result<(), Error> {
     let mut tx = app.store.begin().await?;
     tx.audit("login.failed", name, name, json!({ "factor": factor }), now)
         .await?;
+    if counted {
+        count_failure(&mut tx, name, now).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Counts a wrong password or code for `name`; the failure that reaches the limit locks the
+/// account and is recorded as `login.locked`.
+async fn count_failure(tx: &mut brevet_store::Tx, name: &str, now: i64) -> Result<(), Error> {
+    let until = now + LOCKOUT_SECONDS;
+    if tx.record_login_failure(name, MAX_FAILURES, until).await? {
+        tracing::warn!(user = %name, "account locked after {MAX_FAILURES} failed attempts");
+        let data = json!({ "failures": MAX_FAILURES, "locked_until": rfc3339(until) });
+        tx.audit("login.locked", "brevetd", name, data, now).await?;
+    }
     Ok(())
 }
 
@@ -185,11 +228,23 @@ pub async fn step_up(
             .user(&caller.user.name)
             .await?
             .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
+        if tx.locked_until(&user.name).await?.is_some_and(|t| t > now) {
+            return Err(Error::MfaRequired(format!(
+                "{action} refused: too many wrong codes; the account is locked for up to {} \
+                 minutes",
+                LOCKOUT_SECONDS / 60
+            )));
+        }
         if !use_totp(&mut tx, &user, code, now).await? {
+            drop(tx);
+            let mut tx = app.store.begin().await?;
+            count_failure(&mut tx, &user.name, now).await?;
+            tx.commit().await?;
             return Err(Error::MfaRequired(format!(
                 "{action} refused: the TOTP code is wrong, too old or already used"
             )));
         }
+        tx.clear_login_failures(&user.name).await?;
         tx.set_session_mfa(&caller.token_hash, now).await?;
         tx.audit(
             "mfa.step_up",

@@ -111,3 +111,72 @@ both_engines!(disabled_users_lose_their_sessions, |mut h: Harness| {
         "invalid_input"
     );
 });
+
+both_engines!(failed_logins_in_a_row_lock_the_account, |mut h: Harness| {
+    let c = h.cast();
+    let anon = h.anonymous();
+    let pw = h.password("alice");
+    for _ in 0..5 {
+        let code = h.fresh_code("alice");
+        assert_eq!(
+            api_code(anon.login("alice", "wrong", &code)),
+            "unauthenticated"
+        );
+    }
+    // Locked: the right password and a fresh code are refused too, with the same answer.
+    let code = h.fresh_code("alice");
+    let locked = anon.login("alice", &pw, &code).unwrap_err().to_string();
+    let unknown = anon.login("nobody", "x", &code).unwrap_err().to_string();
+    assert_eq!(
+        locked, unknown,
+        "a lock does not tell that the account exists"
+    );
+    assert!(locked.contains("locked for 15 minutes"), "{locked}");
+    let locks = events(&c.admin, "login.locked");
+    assert_eq!(locks.len(), 1);
+    assert_eq!(
+        (locks[0].actor.as_str(), locks[0].subject.as_str()),
+        ("brevetd", "alice")
+    );
+    // Unknown names are never locked (nothing is stored for them).
+    for _ in 0..6 {
+        let _ = anon.login("nobody", "x", &h.fresh_code("alice"));
+    }
+    assert_eq!(events(&c.admin, "login.locked").len(), 1);
+
+    // The lock ends on its own after 15 minutes.
+    h.advance(15 * 60 + 1);
+    assert!(anon.login("alice", &pw, &h.fresh_code("alice")).is_ok());
+
+    // A good login starts the count again; an administrator's enable lifts a lock at once.
+    for _ in 0..4 {
+        let _ = anon.login("alice", "wrong", &h.fresh_code("alice"));
+    }
+    assert!(anon.login("alice", &pw, &h.fresh_code("alice")).is_ok());
+    for _ in 0..5 {
+        let _ = anon.login("alice", "wrong", &h.fresh_code("alice"));
+    }
+    assert_eq!(
+        api_code(anon.login("alice", &pw, &h.fresh_code("alice"))),
+        "unauthenticated"
+    );
+    c.admin.set_user_enabled("alice", true).unwrap();
+    assert!(anon.login("alice", &pw, &h.fresh_code("alice")).is_ok());
+});
+
+both_engines!(wrong_step_up_codes_lock_the_account, |mut h: Harness| {
+    let c = h.cast();
+    let r = pending(&c.alice, "pkg-update");
+    for _ in 0..5 {
+        let stale = h.old_code("bob", 600);
+        assert_eq!(api_code(c.bob.approve(&r.id, Some(&stale))), "mfa_required");
+    }
+    let code = h.fresh_code("bob");
+    let e = c.bob.approve(&r.id, Some(&code)).unwrap_err().to_string();
+    assert!(e.contains("locked"), "{e}");
+    assert_eq!(events(&c.admin, "login.locked").len(), 1);
+    h.advance(15 * 60 + 1);
+    let code = h.fresh_code("bob");
+    let approved = c.bob.approve(&r.id, Some(&code));
+    assert!(approved.is_ok(), "{approved:?}");
+});

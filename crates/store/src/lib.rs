@@ -21,6 +21,7 @@ mod devices;
 mod enroll;
 mod error;
 mod grants;
+mod lockout;
 mod meta;
 mod reports;
 mod requests;

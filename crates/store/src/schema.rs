@@ -168,7 +168,13 @@ const V5: &[&str] = &[
     "CREATE INDEX device_events_by_grant ON device_events (grant_id)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];
+/// Failed logins in a row per account, and until when it is locked (`lockout.rs`).
+const V6: &[&str] = &["CREATE TABLE login_failures (
+        user_name TEXT PRIMARY KEY,
+        failures BIGINT NOT NULL,
+        locked_until BIGINT)"];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

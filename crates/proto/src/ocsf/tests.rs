@@ -202,6 +202,14 @@ fn table() -> Vec<Row> {
             Some(1),
         ),
         (
+            "login.locked",
+            "brevetd",
+            json!({ "failures": 5 }),
+            3001,
+            9,
+            Some(1),
+        ),
+        (
             "policy.changed",
             "brevetd",
             json!({ "sha256": "ab", "previous_sha256": null }),

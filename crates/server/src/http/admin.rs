@@ -74,7 +74,10 @@ async fn set_enabled(
     if !tx.set_user_enabled(name, enabled).await? {
         return Err(Error::NotFound(format!("no user `{name}`")));
     }
-    if !enabled {
+    if enabled {
+        // Enabling is also how an administrator lifts a lock after failed logins.
+        tx.clear_login_failures(name).await?;
+    } else {
         tx.revoke_user_sessions(name, now).await?;
     }
     let kind = if enabled {
