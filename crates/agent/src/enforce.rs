@@ -242,6 +242,25 @@ impl<C: Clock, S: System> Agent<C, S> {
         Ok(out)
     }
 
+    /// Removes every grant in force now (the server said this device is disabled). Returns
+    /// the acks, which wait in the journal until the server takes them.
+    pub fn remove_all(&mut self, reason: &str) -> Result<Vec<Ack>> {
+        let now = self.clock.now();
+        let ids: Vec<String> = self
+            .journal
+            .active
+            .iter()
+            .filter(|(_, e)| e.removing.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            self.remove_into(&id, reason, now, &mut out)?;
+        }
+        self.journal.save()?;
+        Ok(out)
+    }
+
     /// When [`tick`](Self::tick) next has something to do (unix seconds; may be in the past).
     pub fn next_deadline(&self) -> Option<i64> {
         expiry::next_deadline(&self.journal.active)

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use brevet_proto::agent::{Ack, DeviceEvent, DeviceGrants, DeviceReport, Finding, Severity};
+use brevet_proto::api::code::DEVICE_DISABLED;
 use brevet_proto::timefmt::rfc3339;
 
 use crate::cli::{Command, Mode, RunArgs};
@@ -98,6 +99,8 @@ pub fn main(command: Command) -> Result<u8> {
 enum Event {
     Grants(DeviceGrants),
     Offline(String),
+    /// The server refuses this device: an administrator disabled it.
+    Disabled(String),
     AcksDelivered(usize),
     ReportDelivered(usize),
     EventsDelivered(usize),
@@ -166,6 +169,7 @@ fn main_loop<C: Clock, S: System>(
     let mut report_in_flight = false;
     let mut last_reconcile: Option<Instant> = None;
     let mut offline = false;
+    let mut disabled = false;
     let mut told = BTreeSet::new();
     loop {
         if last_reconcile.is_none_or(|t| t.elapsed() >= Duration::from_secs(args.reconcile_secs)) {
@@ -201,6 +205,10 @@ fn main_loop<C: Clock, S: System>(
                     log("server reachable again");
                     offline = false;
                 }
+                if disabled {
+                    log("the server accepts this device again");
+                    disabled = false;
+                }
                 log_acks(&agent.sync(&list)?);
                 let report = reconcile::reconcile(agent)?;
                 if !report.removed_orphans.is_empty() || !report.restored.is_empty() {
@@ -217,6 +225,18 @@ fn main_loop<C: Clock, S: System>(
                     ));
                     offline = true;
                 }
+            }
+            Ok(Event::Disabled(why)) => {
+                // Fail closed: a device shut out by its server keeps no privilege it granted.
+                let acks = agent.remove_all("device disabled")?;
+                if !disabled || !acks.is_empty() {
+                    log(&format!(
+                        "the server refuses this device ({why}); {} grant(s) removed",
+                        acks.len()
+                    ));
+                }
+                log_acks(&acks);
+                disabled = true;
             }
             Ok(Event::AcksDelivered(n)) => {
                 agent.acks_delivered(n)?;
@@ -341,7 +361,13 @@ fn spawn_poller(
                     }
                 }
                 Err(e) => {
-                    if events.send(Event::Offline(e.to_string())).is_err() {
+                    let event = match &e {
+                        Error::Api { code, message, .. } if code == DEVICE_DISABLED => {
+                            Event::Disabled(message.clone())
+                        }
+                        _ => Event::Offline(e.to_string()),
+                    };
+                    if events.send(event).is_err() {
                         return;
                     }
                     std::thread::sleep(backoff);

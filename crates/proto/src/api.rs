@@ -19,6 +19,8 @@ pub mod code {
     pub const UNAUTHENTICATED: &str = "unauthenticated";
     pub const MFA_REQUIRED: &str = "mfa_required";
     pub const FORBIDDEN: &str = "forbidden";
+    /// The device was disabled by an administrator: its agent ends every grant it holds.
+    pub const DEVICE_DISABLED: &str = "device_disabled";
     pub const POLICY_DENIED: &str = "policy_denied";
     pub const SEPARATION_OF_DUTIES: &str = "separation_of_duties";
     pub const NOT_FOUND: &str = "not_found";

@@ -6,7 +6,7 @@
 //! long-poll it holds is woken and refused.
 
 use brevet_identity::ca;
-use brevet_proto::api::DeviceView;
+use brevet_proto::api::{DeviceView, GrantState};
 use brevet_proto::validate;
 use serde_json::json;
 
@@ -94,7 +94,7 @@ pub async fn ensure_enabled(app: &App, name: &str) -> Result<(), Error> {
 }
 
 pub fn disabled(name: &str) -> Error {
-    Error::Forbidden(format!(
+    Error::DeviceDisabled(format!(
         "device `{name}` is disabled: an admin can enable it with `brevet device enable {name}`"
     ))
 }
@@ -118,7 +118,34 @@ pub async fn set_enabled(
     } else {
         "device.disabled"
     };
-    tx.audit(kind, caller.name(), &name, json!({}), now).await?;
+    let mut revoked = Vec::new();
+    if !enabled {
+        // Nothing granted on a device that is shut out stays live. Its agent, refused from now
+        // on, ends what it holds itself when it hears the device is disabled.
+        for g in tx.lock_live_grants_of_device(&name).await? {
+            let reason = "device disabled";
+            if tx
+                .end_grant(&g.id, GrantState::Revoked, now, reason, caller.name())
+                .await?
+            {
+                let data = json!({
+                    "reason": reason, "device": g.device, "user": g.user,
+                    "request_id": g.request_id, "ticket": g.ticket,
+                });
+                tx.audit("grant.revoked", caller.name(), &g.id, data, now)
+                    .await?;
+                revoked.push(g.id);
+            }
+        }
+    }
+    tx.audit(
+        kind,
+        caller.name(),
+        &name,
+        json!({ "grants_revoked": revoked }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     if !enabled {
         // Wake the device's long-poll so that it is refused now rather than at its timeout.

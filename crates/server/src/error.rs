@@ -19,6 +19,8 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    DeviceDisabled(String),
+    #[error("{0}")]
     PolicyDenied(String),
     #[error("{0}")]
     SeparationOfDuties(String),
@@ -61,6 +63,7 @@ impl Error {
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
             Error::MfaRequired(_) => (StatusCode::UNAUTHORIZED, code::MFA_REQUIRED),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, code::FORBIDDEN),
+            Error::DeviceDisabled(_) => (StatusCode::FORBIDDEN, code::DEVICE_DISABLED),
             Error::PolicyDenied(_) => (StatusCode::FORBIDDEN, code::POLICY_DENIED),
             Error::SeparationOfDuties(_) => (StatusCode::FORBIDDEN, code::SEPARATION_OF_DUTIES),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, code::NOT_FOUND),

@@ -201,6 +201,33 @@ both_engines!(
     }
 );
 
+both_engines!(
+    disabling_a_device_ends_its_grants_there_and_on_the_server,
+    |mut h: Harness| {
+        let c = h.cast();
+        let agent = SandboxAgent::start(&h, &c.admin, "web-01");
+        let r = pending(&c.alice, "pkg-update");
+        let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        let file = agent.drop_in(&g);
+        wait_until("installed", 5, || file.exists());
+
+        c.admin.set_device_enabled("web-01", false).unwrap();
+        let ended = c.alice.grant(&g).unwrap();
+        assert_eq!(ended.state, GrantState::Revoked);
+        assert_eq!(ended.end_reason.as_deref(), Some("device disabled"));
+        let disabled = events(&c.admin, "device.disabled");
+        assert_eq!(disabled[0].data["grants_revoked"], serde_json::json!([g]));
+        // The agent, refused from now on, removes what it holds itself.
+        wait_until("removed on the disabled device", 5, || !file.exists());
+
+        // Enabled again: the removal it queued reaches the server.
+        c.admin.set_device_enabled("web-01", true).unwrap();
+        wait_until("removal confirmed after re-enabling", 20, || {
+            c.alice.grant(&g).unwrap().revocation_confirmed_at.is_some()
+        });
+    }
+);
+
 // Somebody with database access (not the grant key) tries to get a grant onto web-01. The
 // agent checks every grant against the key it pinned and refuses, and the server hears why.
 both_engines!(

@@ -338,11 +338,15 @@ both_engines!(a_disabled_device_is_refused_at_once, |mut h: Harness| {
     let (answered, r) = poll.join().unwrap();
     assert!(answered - disabling < Duration::from_secs(1));
     let e = r.unwrap_err();
-    assert_eq!((e.status, e.code.as_str()), (403, "forbidden"), "{e:?}");
-    assert_eq!(d.poll(None, 0).unwrap_err().code, "forbidden");
+    assert_eq!(
+        (e.status, e.code.as_str()),
+        (403, "device_disabled"),
+        "{e:?}"
+    );
+    assert_eq!(d.poll(None, 0).unwrap_err().code, "device_disabled");
     assert_eq!(
         d.acks(&[]).unwrap_err().code,
-        "forbidden",
+        "device_disabled",
         "every device endpoint checks"
     );
     assert_eq!(api_code(c.admin.enroll_token("web-01")), "conflict");

@@ -64,6 +64,26 @@ impl Tx {
             .transpose()
     }
 
+    /// The live grants of `device`, locked until the transaction ends.
+    pub async fn lock_live_grants_of_device(&mut self, device: &str) -> Result<Vec<GrantView>> {
+        let sql = match self.engine {
+            Engine::Sqlite => {
+                "SELECT * FROM grants WHERE device = $1 AND state IN ('issued', 'active') ORDER BY id"
+            }
+            Engine::Postgres => {
+                "SELECT * FROM grants WHERE device = $1 AND state IN ('issued', 'active') ORDER BY id
+                 FOR UPDATE"
+            }
+        };
+        sqlx::query(sql)
+            .bind(device)
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
     /// Ends a live grant. Returns false, changing nothing, if it had already ended.
     pub async fn end_grant(
         &mut self,

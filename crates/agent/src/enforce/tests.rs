@@ -700,3 +700,26 @@ fn the_record_of_use_follows_the_grant() {
     let a = env.agent_at(T0 + 30);
     assert_eq!(a.pending_event_count(), 0);
 }
+
+#[test]
+fn a_disabled_device_removes_everything_it_holds() {
+    let env = Env::new();
+    let mut a = applied(&env);
+    let acks = a.remove_all("device disabled").unwrap();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(
+        (acks[0].action, acks[0].reason.as_deref()),
+        (AckAction::Removed, Some("device disabled"))
+    );
+    assert!(!env.drop_in().exists());
+    assert!(
+        a.journal().active.is_empty() || a.journal().active.values().all(|e| e.removing.is_some())
+    );
+    // Told again (every refused poll): nothing left to do.
+    assert!(a.remove_all("device disabled").unwrap().is_empty());
+    let removals = a
+        .pending_acks()
+        .iter()
+        .filter(|k| k.action == AckAction::Removed);
+    assert_eq!(removals.count(), 1, "the ack waits for the server");
+}
