@@ -14,7 +14,7 @@ use brevet_identity::ca::Ca;
 use brevet_policy::Engine;
 use brevet_store::Store;
 use ring::signature::Ed25519KeyPair;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, watch};
 
 use crate::Error;
 use crate::clock::Clock;
@@ -37,10 +37,9 @@ pub struct App {
     pub ca: Ca,
     /// Random per process: the first part of every long-poll cursor.
     pub epoch: String,
-    /// How many times each device's grants changed in this process.
-    device_changes: Mutex<HashMap<String, u64>>,
-    /// The name of each device whose grants changed, for waiting long-polls.
-    pub device_wake: broadcast::Sender<String>,
+    /// How many times each device's grants changed in this process, one watch per device: a
+    /// change wakes only that device's waiting long-polls.
+    device_changes: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The key that signs audit checkpoints.
     pub audit_key: crate::audit_key::AuditKey,
     /// Where checkpoint signing has got to (the Merkle frontier).
@@ -96,26 +95,32 @@ impl App {
                 .take(12)
                 .collect(),
             device_changes: Mutex::new(HashMap::new()),
-            device_wake: broadcast::channel(WAKE_CAPACITY).0,
             audit_key,
             checkpoints: crate::audit_checkpoints::Checkpointer::default(),
         })
     }
 
-    /// Tells the device's waiting long-poll and the sweeper that a grant of `device` changed.
+    /// Tells the device's waiting long-polls and the sweeper that a grant of `device` changed.
     /// Call it after the change is committed.
     pub fn grant_changed(&self, device: &str) {
-        {
-            let mut changes = self
-                .device_changes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let n = changes.entry(device.to_owned()).or_insert(0);
-            *n = n.wrapping_add(1);
-        }
-        // No receiver means no long-poll is waiting: nothing to wake.
-        let _ = self.device_wake.send(device.to_owned());
+        self.device_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(device.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .send_modify(|n| *n = n.wrapping_add(1));
         self.sweeper_wake.notify_one();
+    }
+
+    /// How many times `device`'s grants changed in this process, and a receiver that wakes at
+    /// the next change.
+    pub fn device_changes(&self, device: &str) -> watch::Receiver<u64> {
+        self.device_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(device.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
     }
 
     /// How many times `device`'s grants changed in this process.
@@ -124,13 +129,9 @@ impl App {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(device)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |s| *s.borrow())
     }
 }
-
-/// Wake-ups buffered per waiting long-poll; one that falls further behind answers at once.
-const WAKE_CAPACITY: usize = 1024;
 
 fn load_policy(path: &Path) -> Result<(Engine, String), Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;

@@ -17,7 +17,6 @@ use brevet_proto::agent::{Ack, AckAction, AckResponse, DeliveredGrant, DeviceGra
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use brevet_proto::validate;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::Error;
 use crate::app::App;
@@ -48,23 +47,12 @@ pub async fn poll(
         ));
     }
     let wait = Duration::from_secs(wait.min(MAX_WAIT));
-    let mut wake = app.device_wake.subscribe();
-    let seen = app.device_change_count(&device.name);
+    let mut changes = app.device_changes(&device.name);
+    let seen = *changes.borrow_and_update();
     if !wait.is_zero() && is_current(app, cursor, seen) {
         let _waiting = Waiting::start(&app.metrics);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            tokio::select! {
-                r = wake.recv() => match r {
-                    Ok(name) if name == device.name => break,
-                    Ok(_) => {}
-                    // Lagged: a change for this device may have been missed; Closed: shutting
-                    // down. Either way, answer now.
-                    Err(RecvError::Lagged(_) | RecvError::Closed) => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
+        // A change after `seen` (even before this line) ends the wait; so does the deadline.
+        let _ = tokio::time::timeout(wait, changes.changed()).await;
         ensure_enabled(app, &device.name).await?;
     }
     answer(app, device).await
