@@ -103,12 +103,42 @@ impl App {
     /// Tells the device's waiting long-polls and the sweeper that a grant of `device` changed.
     /// Call it after the change is committed.
     pub fn grant_changed(&self, device: &str) {
+        self.local_grant_changed(device);
+        // Other replicas on the same PostgreSQL may hold this device's long-poll.
+        if self.store.engine() == brevet_store::Engine::Postgres
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (store, epoch, device) =
+                (self.store.clone(), self.epoch.clone(), device.to_owned());
+            runtime.spawn(async move {
+                if let Err(e) = store.notify_grants_changed(&epoch, &device).await {
+                    tracing::warn!(%device, error = %e, "cannot tell other replicas of a grant change; their agents catch up at their next poll");
+                }
+            });
+        }
+    }
+
+    /// [`App::grant_changed`] within this process only (what another replica's notice does).
+    pub fn local_grant_changed(&self, device: &str) {
         self.device_changes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(device.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .send_modify(|n| *n = n.wrapping_add(1));
+        self.sweeper_wake.notify_one();
+    }
+
+    /// Wakes every waiting long-poll (after notices from other replicas may have been lost).
+    pub fn wake_all_devices(&self) {
+        for changes in self
+            .device_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
         self.sweeper_wake.notify_one();
     }
 

@@ -29,6 +29,7 @@ mod http;
 pub mod init;
 mod metrics;
 pub mod quickstart;
+mod replicas;
 mod reports;
 mod requests;
 pub mod serve;

@@ -82,12 +82,13 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let sweep = tokio::spawn(sweeper::run(app.clone()));
     let checkpoints = tokio::spawn(crate::audit_checkpoints::run(app.clone()));
     let forward = crate::forward::spawn(&app, dir, addr)?;
+    let replicas = crate::replicas::spawn(app.clone());
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
     Ok(Running {
         addr,
         app,
         stop,
-        tasks: vec![accept, sweep, checkpoints, forward],
+        tasks: vec![accept, sweep, checkpoints, forward, replicas],
     })
 }
 

@@ -472,3 +472,46 @@ both_engines!(reports_become_findings, |mut h: Harness| {
     }
     assert_eq!(events(&c.admin, "device.report").len(), 2);
 });
+
+#[test]
+fn a_change_on_one_replica_wakes_a_poll_held_by_another() {
+    let Some(mut h) = Harness::start(Db::Postgres, "replicas::postgres") else {
+        return;
+    };
+    let c = h.cast();
+    let d = h.enrolled(&c.admin, "web-01");
+    let replica = h.replica().expect("a PostgreSQL harness");
+    let other = d.at(&replica.url());
+    let cursor = other.poll(None, 0).unwrap().cursor;
+
+    // Approved through the first replica; the poll waiting on the second answers at once.
+    let r = pending(&c.alice, "pkg-update");
+    let poll = poll_in_thread(&other, &cursor, 20);
+    let approving = Instant::now();
+    let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    let (answered, got) = poll.join().unwrap();
+    assert!(
+        answered - approving < Duration::from_secs(2),
+        "woken after {:?}",
+        answered - approving
+    );
+    assert!(got.unwrap().grants.iter().any(|x| x.id == g));
+
+    // And a revoke through the second wakes a poll held by the first.
+    let cursor = d.poll(None, 0).unwrap().cursor;
+    let poll = poll_in_thread(&d, &cursor, 20);
+    let anon = brevet_cli::client::Client::new(&replica.url(), &h.ca_pem, None).unwrap();
+    let code = h.fresh_code("admin");
+    let token = anon
+        .login("admin", &h.password("admin"), &code)
+        .unwrap()
+        .token;
+    let admin_on_replica = anon.with_token(token);
+    let revoking = Instant::now();
+    admin_on_replica.revoke(&g, "replica test").unwrap();
+    let (answered, got) = poll.join().unwrap();
+    assert!(answered - revoking < Duration::from_secs(2));
+    let got = got.unwrap();
+    assert!(got.grants.iter().all(|x| x.id != g || !x.state.is_live()));
+    h.rt.block_on(replica.stop());
+}

@@ -23,6 +23,7 @@ mod error;
 mod grants;
 mod lockout;
 mod meta;
+mod notify;
 mod reports;
 mod requests;
 mod schema;
@@ -43,6 +44,7 @@ pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
 pub use error::Error;
 pub use grants::{GrantFilter, NewGrant};
+pub use notify::Listener;
 pub use reports::NewReport;
 pub use requests::{NewRequest, RequestFilter};
 pub use sessions::SessionRecord;
@@ -64,6 +66,8 @@ pub struct Store {
     engine: Engine,
     /// Serialises SQLite writers in this process (see the module docs). Unused for PostgreSQL.
     write_lock: Arc<Mutex<()>>,
+    /// The PostgreSQL URL, for the connection that listens for other replicas' changes.
+    pg_url: Option<String>,
 }
 
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
@@ -120,6 +124,7 @@ impl Store {
             pool,
             engine,
             write_lock: Arc::new(Mutex::new(())),
+            pg_url: (engine == Engine::Postgres).then(|| url.clone()),
         };
         schema::migrate(&store).await?;
         audit_terms::backfill(&store).await?;

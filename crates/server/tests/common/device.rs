@@ -94,6 +94,14 @@ impl TestDevice {
         }
     }
 
+    /// The same device talking to the server at `url` (another replica).
+    pub fn at(&self, url: &str) -> TestDevice {
+        TestDevice {
+            url: url.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Enrolls with `token`; on success the device presents its new certificate.
     pub fn enroll(&mut self, token: &str) -> Result<EnrollResponse, DevError> {
         let r: EnrollResponse = self.post(

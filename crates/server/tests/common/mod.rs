@@ -174,6 +174,22 @@ impl Harness {
         }
     }
 
+    /// A second `brevetd` on the same data dir and PostgreSQL database, on its own port (None
+    /// on SQLite, which serves one process). Stop it with `rt.block_on(running.stop())`.
+    pub fn replica(&self) -> Option<Running> {
+        let db = self.db_url.clone().filter(|u| u.starts_with("postgres"))?;
+        let opts = serve::Options {
+            listen: Some("127.0.0.1:0".into()),
+            db: Some(db),
+            clock: self.clock.clone(),
+        };
+        Some(
+            self.rt
+                .block_on(serve::start(&self.data(), opts))
+                .expect("replica"),
+        )
+    }
+
     /// The server's `brevet.toml`.
     pub fn config_path(&self) -> std::path::PathBuf {
         self.data().config()
