@@ -97,7 +97,7 @@ impl Server {
             .map_err(|e| format!("cannot read the CA file `{ca_file}`: {e}"))?;
         let admin = match postgres_url {
             None => Credentials::new("admin", &field("admin_password")?, &field("totp_uri")?)?,
-            Some(url) => admin_in_postgres(url)?,
+            Some(url) => admin_in_postgres(url, &data)?,
         };
         let log = dir.path().join("brevetd.log");
         // The port was free a moment ago; if another process took it meanwhile, try another.
@@ -214,7 +214,11 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Creates the `admin` user (group `admins`) in the PostgreSQL database at `url`.
-fn admin_in_postgres(url: &str) -> Result<Credentials, String> {
+fn admin_in_postgres(url: &str, data: &std::path::Path) -> Result<Credentials, String> {
+    let dir = brevet_server::datadir::DataDir::new(data);
+    let totp_key = brevet_server::totp_key::load(&dir)
+        .map_err(|e| e.to_string())?
+        .ok_or("init wrote no totp.key")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -226,6 +230,7 @@ fn admin_in_postgres(url: &str) -> Result<Credentials, String> {
         let created = brevet_server::init::create_user(
             &store,
             &brevet_server::clock::SystemClock,
+            &totp_key,
             brevet_server::init::ADMIN,
             &[brevet_server::init::ADMINS_GROUP.to_owned()],
             "bench",

@@ -27,6 +27,10 @@ pub enum Error {
         detail: String,
     },
 
+    /// A sealed secret or its key is unusable.
+    #[error("sealed secret: {0}")]
+    Seal(String),
+
     /// The key given with the CA certificate is not the CA's key.
     #[error(
         "the CA key does not belong to the CA certificate; check that the certificate and key files come from the same `brevetd init`"

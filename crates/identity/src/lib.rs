@@ -9,6 +9,7 @@ pub mod ca;
 pub mod error;
 pub mod password;
 mod random;
+pub mod seal;
 pub mod tls;
 pub mod token;
 pub mod totp;

@@ -42,6 +42,8 @@ pub struct App {
     device_changes: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The key that signs audit checkpoints.
     pub audit_key: crate::audit_key::AuditKey,
+    /// Seals and opens the TOTP secrets in the database (`totp.key`).
+    pub totp_key: brevet_identity::seal::SealKey,
     /// Where checkpoint signing has got to (the Merkle frontier).
     pub checkpoints: crate::audit_checkpoints::Checkpointer,
 }
@@ -79,6 +81,7 @@ impl App {
             policy_text: &policy_text,
         };
         crate::config_audit::record(&store, &loaded, clock.now()).await?;
+        let totp_key = crate::totp_key::open(dir, &store).await?;
         Ok(App {
             grant_public_key: brevet_proto::grant::public_key_b64(&grant_key),
             store,
@@ -96,6 +99,7 @@ impl App {
                 .collect(),
             device_changes: Mutex::new(HashMap::new()),
             audit_key,
+            totp_key,
             checkpoints: crate::audit_checkpoints::Checkpointer::default(),
         })
     }

@@ -95,7 +95,7 @@ pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error>
         }
     };
     let mut tx = app.store.begin().await?;
-    if !use_totp(&mut tx, &user, &req.totp, now).await? {
+    if !use_totp(app, &mut tx, &user, &req.totp, now).await? {
         drop(tx);
         fail_login(app, &name, "totp", now, true).await?;
         return Err(Error::Unauthenticated(BAD_LOGIN.into()));
@@ -159,12 +159,14 @@ async fn count_failure(tx: &mut brevet_store::Tx, name: &str, now: i64) -> Resul
 
 /// Verifies `code` for `user` and records its step, inside `tx`. False if wrong or reused.
 async fn use_totp(
+    app: &App,
     tx: &mut brevet_store::Tx,
     user: &UserRecord,
     code: &str,
     now: i64,
 ) -> Result<bool, Error> {
-    let secret = totp::secret_from_base32(&user.totp_secret)?;
+    let base32 = crate::totp_key::secret_of(&app.totp_key, &user.name, &user.totp_secret)?;
+    let secret = totp::secret_from_base32(&base32)?;
     let now = u64::try_from(now).map_err(|_| Error::Internal("clock before 1970".into()))?;
     let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
     let Some(step) = totp::verify(&secret, code, now, last) else {
@@ -235,7 +237,7 @@ pub async fn step_up(
                 LOCKOUT_SECONDS / 60
             )));
         }
-        if !use_totp(&mut tx, &user, code, now).await? {
+        if !use_totp(app, &mut tx, &user, code, now).await? {
             drop(tx);
             let mut tx = app.store.begin().await?;
             count_failure(&mut tx, &user.name, now).await?;

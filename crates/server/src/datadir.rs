@@ -61,6 +61,9 @@ impl DataDir {
     pub fn audit_pub(&self) -> PathBuf {
         self.root.join("audit.pub")
     }
+    pub fn totp_key(&self) -> PathBuf {
+        self.root.join("totp.key")
+    }
 
     /// The database URL: `sqlite://…` paths are taken relative to the data dir.
     pub fn database_url(&self, configured: &str) -> String {

@@ -73,12 +73,14 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
     let grant_public_key = brevet_proto::grant::public_key_b64(&grant_key);
     dir.write_new(&dir.grant_pub(), &format!("{grant_public_key}\n"), false)?;
     let audit_key = crate::audit_key::create(dir)?;
+    let totp_key = crate::totp_key::create(dir)?;
 
     let config = Config::load(&dir.config())?;
     let store = Store::open(&dir.database_url(&config.server.db)).await?;
     let created = create_user(
         &store,
         &SystemClock,
+        &totp_key,
         ADMIN,
         &[ADMINS_GROUP.to_owned()],
         "init",
@@ -102,6 +104,7 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
 pub async fn create_user(
     store: &Store,
     clock: &dyn Clock,
+    totp_key: &brevet_identity::seal::SealKey,
     name: &str,
     groups: &[String],
     actor: &str,
@@ -125,7 +128,7 @@ pub async fn create_user(
     let record = UserRecord {
         name: name.to_owned(),
         password_hash: hash,
-        totp_secret: totp::secret_base32(&secret),
+        totp_secret: totp_key.seal(name, &totp::secret_base32(&secret))?,
         totp_last_step: None,
         enabled: true,
         groups: groups.clone(),

@@ -34,5 +34,6 @@ mod reports;
 mod requests;
 pub mod serve;
 pub mod sweeper;
+pub mod totp_key;
 
 pub use error::Error;

@@ -45,9 +45,19 @@ pub async fn prepare(dir: &DataDir, listen: &str) -> Result<Demo, Error> {
     let config = Config::load(&dir.config())?;
     let store = brevet_store::Store::open(&dir.database_url(&config.server.db)).await?;
     let clock = SystemClock;
+    let totp_key = crate::totp_key::load(dir)?
+        .ok_or_else(|| Error::Config("init wrote no totp.key".into()))?;
     let mut users = Vec::new();
     for (name, group) in DEMO_USERS {
-        let u = init::create_user(&store, &clock, name, &[group.to_owned()], "quickstart").await?;
+        let u = init::create_user(
+            &store,
+            &clock,
+            &totp_key,
+            name,
+            &[group.to_owned()],
+            "quickstart",
+        )
+        .await?;
         users.push(DemoUser {
             name: name.into(),
             group: group.into(),

@@ -5,16 +5,37 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use brevet_store::Listener;
+
 use crate::app::App;
 
-/// Listens until the server stops. A lost connection is re-established; since notices may
+/// Starts listening before the server serves, so no change can slip between the two, then
+/// listens until the server stops. A connection lost later is re-established; since notices may
 /// have been missed meanwhile, every waiting long-poll is then answered once.
-pub(crate) fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let mut listener = match app.store.listen_grants_changed().await {
-                Ok(Some(l)) => l,
+pub(crate) async fn start(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let first = match app.store.listen_grants_changed().await {
+        Ok(None) => return tokio::spawn(async {}),
+        Ok(Some(listener)) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for other replicas' grant changes yet; retrying");
+            None
+        }
+    };
+    tokio::spawn(run(app, first))
+}
+
+async fn run(app: Arc<App>, mut listener: Option<Listener>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let mut current = match listener.take() {
+            Some(l) => l,
+            None => match app.store.listen_grants_changed().await {
+                Ok(Some(l)) => {
+                    backoff = Duration::from_millis(200);
+                    // Whatever changed while not listening.
+                    app.wake_all_devices();
+                    l
+                }
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for other replicas' grant changes; retrying");
@@ -22,22 +43,17 @@ pub(crate) fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
                 }
-            };
-            backoff = Duration::from_millis(200);
-            // Whatever changed while not listening.
-            app.wake_all_devices();
-            loop {
-                match listener.next().await {
-                    Ok((sender, device)) if sender != app.epoch => {
-                        app.local_grant_changed(&device);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lost the listen connection; reconnecting");
-                        break;
-                    }
+            },
+        };
+        loop {
+            match current.next().await {
+                Ok((sender, device)) if sender != app.epoch => app.local_grant_changed(&device),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the listen connection; reconnecting");
+                    break;
                 }
             }
         }
-    })
+    }
 }

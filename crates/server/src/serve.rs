@@ -58,6 +58,8 @@ impl Running {
 
 pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let app = Arc::new(App::open(dir, opts.db.as_deref(), opts.clock).await?);
+    // Listening for other replicas' changes starts before this one serves.
+    let replicas = crate::replicas::start(app.clone()).await;
     let listen = opts
         .listen
         .unwrap_or_else(|| app.config.server.listen.clone());
@@ -82,7 +84,6 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let sweep = tokio::spawn(sweeper::run(app.clone()));
     let checkpoints = tokio::spawn(crate::audit_checkpoints::run(app.clone()));
     let forward = crate::forward::spawn(&app, dir, addr)?;
-    let replicas = crate::replicas::spawn(app.clone());
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
     Ok(Running {
         addr,

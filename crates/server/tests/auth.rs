@@ -180,3 +180,57 @@ both_engines!(wrong_step_up_codes_lock_the_account, |mut h: Harness| {
     let approved = c.bob.approve(&r.id, Some(&code));
     assert!(approved.is_ok(), "{approved:?}");
 });
+
+both_engines!(totp_secrets_are_sealed_at_rest, |mut h: Harness| {
+    let c = h.cast();
+    let store = h.server.as_ref().unwrap().app.store.clone();
+    let users = h.rt.block_on(store.users()).unwrap();
+    assert!(users.len() >= 3);
+    for u in &users {
+        assert!(
+            u.totp_secret.starts_with("v1:"),
+            "{}: {}",
+            u.name,
+            u.totp_secret
+        );
+        assert!(!u.totp_secret.contains(&h.totp_base32(&u.name)[..16]));
+    }
+    drop(c);
+
+    // A secret stored plain (by an older version) is sealed at the next start, and works.
+    let plain = h.totp_base32("alice");
+    h.sql(&format!(
+        "UPDATE users SET totp_secret = '{plain}' WHERE name = 'alice'"
+    ));
+    h.restart();
+    let store = h.server.as_ref().unwrap().app.store.clone();
+    let alice = h.rt.block_on(store.user("alice")).unwrap().unwrap();
+    assert!(alice.totp_secret.starts_with("v1:"));
+    h.login("alice");
+
+    // A sealed secret moved to another account does not open there: that login fails.
+    h.sql(
+        "UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE name = 'alice') \
+         WHERE name = 'bob'",
+    );
+    let anon = h.anonymous();
+    let code = h.fresh_code("alice");
+    assert_eq!(
+        api_code(anon.login("bob", &h.password("bob"), &code)),
+        "internal"
+    );
+
+    // Without totp.key the server refuses to start and says why.
+    h.stop();
+    std::fs::remove_file(h.data().totp_key()).unwrap();
+    let err =
+        h.rt.block_on(brevet_server::app::App::open(
+            &h.data(),
+            h.db_url().as_deref(),
+            h.clock.clone(),
+        ))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("totp.key") && err.contains("restore"), "{err}");
+});

@@ -84,6 +84,19 @@ impl Tx {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Replaces `user`'s stored TOTP secret only if it is still `old` (sealing a legacy plain
+    /// secret; a concurrent change wins). Returns whether it was replaced.
+    pub async fn replace_totp_secret(&mut self, user: &str, old: &str, new: &str) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE users SET totp_secret = $1 WHERE name = $2 AND totp_secret = $3")
+                .bind(new)
+                .bind(user)
+                .bind(old)
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Records that TOTP `step` was used by `user`. Returns false, changing nothing, if that step
     /// or a later one was already used: each code is accepted once, even under concurrency.
     pub async fn use_totp_step(&mut self, user: &str, step: i64) -> Result<bool> {

@@ -24,6 +24,7 @@ pub async fn add_user(
     let created = init::create_user(
         &app.store,
         &*app.clock,
+        &app.totp_key,
         &body.name,
         &body.groups,
         caller.name(),

@@ -121,6 +121,7 @@ impl Harness {
                 h.rt.block_on(brevet_server::init::create_user(
                     &h.server.as_ref().unwrap().app.store,
                     &*h.clock,
+                    &h.server.as_ref().unwrap().app.totp_key,
                     "admin",
                     &["admins".to_owned()],
                     "test",
@@ -217,6 +218,17 @@ impl Harness {
 
     /// Runs one SQL statement against the server's database, as an attacker with database
     /// access would (the server is not told).
+    /// `user`'s TOTP secret in base32, as an authenticator app holds it.
+    pub fn totp_base32(&self, user: &str) -> String {
+        brevet_identity::totp::secret_base32(&self.secrets[user])
+    }
+
+    /// The database URL the server uses (`None`: the data dir's SQLite file).
+    pub fn db_url(&self) -> Option<String> {
+        self.db_url.clone()
+    }
+
+    /// Runs one SQL statement against the server's database, behind its back.
     pub fn sql(&self, statement: &str) {
         let url = self.db_url.clone().unwrap_or_else(|| {
             format!("sqlite://{}", self.data().root.join("brevet.db").display())
