@@ -84,6 +84,17 @@ pub enum Command {
         #[arg(long)]
         totp: Option<String>,
     },
+    /// Emergency: take the configured break-glass role on a device at once, without an
+    /// approver (policy and a fresh second factor still apply; every use raises an alert)
+    Breakglass {
+        #[arg(long)]
+        device: String,
+        #[arg(long, allow_hyphen_values = true)]
+        reason: String,
+        /// A current TOTP code (step-up; needed when the last one is older than 5 minutes)
+        #[arg(long)]
+        totp: Option<String>,
+    },
     /// Deny a pending request
     Deny {
         /// Request id
@@ -132,12 +143,24 @@ pub enum Command {
         #[arg(long, value_name = "D")]
         device: Option<String>,
     },
+    /// A compliance report: requests, grants, break-glass, unconfirmed removals, findings
+    Report {
+        /// Start of the period (RFC 3339; default: 30 days ago); it ends now
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Write the report as a self-contained HTML page to FILE and print its path
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Export, search and verify the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Work with policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Webhooks told at once about requests to approve, decisions, break-glass and alerts (admin)
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Print the current TOTP code for an otpauth:// URI (a stand-in for an authenticator app in
     /// demos and scripts; keep real secrets in an authenticator)
     Totp {
@@ -304,6 +327,30 @@ pub enum AuditFormat {
     Jsonl,
     /// OCSF 1.3 events, one JSON object per line
     Ocsf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Add a webhook (https://; plain http:// only to 127.0.0.1 or localhost)
+    Add {
+        #[arg(long, value_name = "URL")]
+        webhook: String,
+        /// Signs each delivery: X-Brevet-Signature: sha256=HMAC-SHA256(body) (16-256 characters)
+        #[arg(
+            long,
+            value_name = "S",
+            env = "BREVET_WEBHOOK_SECRET",
+            hide_env_values = true
+        )]
+        secret: Option<String>,
+    },
+    /// List webhooks (secrets are never shown)
+    List,
+    /// Remove a webhook
+    Remove {
+        /// Webhook id
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

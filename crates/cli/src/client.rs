@@ -13,10 +13,11 @@ use std::time::Duration;
 use brevet_audit::{Checkpoint, ConsistencyProof, InclusionProof};
 use brevet_proto::agent::{DeviceFindings, EnrollRequest, EnrollResponse, EnrollToken};
 use brevet_proto::api::{
-    AddDevice, AddUser, ApproveBody, AuditEventView, CreateRequest, DenyBody, DeviceView,
-    ErrorBody, GrantView, GroupChange, LoginRequest, LoginResponse, ReasonBody, RequestView,
-    ServerInfo, UserCreated, UserView, Whoami,
+    AddDevice, AddUser, ApproveBody, AuditEventView, BreakglassBody, CreateRequest, DenyBody,
+    DeviceView, ErrorBody, GrantView, GroupChange, LoginRequest, LoginResponse, ReasonBody,
+    RequestView, ServerInfo, UserCreated, UserView, Whoami,
 };
+use brevet_proto::api::{AddWebhook, WebhookView};
 use brevet_proto::validate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -116,6 +117,16 @@ impl Client {
         self.get("/v1/requests", query)
     }
 
+    /// Up to `limit` (at most 1000) requests and grants, newest first: the listings a report reads.
+    pub fn newest(&self, limit: u32) -> Result<(Vec<RequestView>, Vec<GrantView>), Error> {
+        let limit = limit.to_string();
+        let query = [("limit", limit.as_str())];
+        Ok((
+            self.get("/v1/requests", &query)?,
+            self.get("/v1/grants", &query)?,
+        ))
+    }
+
     pub fn request(&self, id: &str) -> Result<RequestView, Error> {
         let id = validate::id("request id", id)?;
         self.get(&format!("/v1/requests/{id}"), &[])
@@ -127,6 +138,20 @@ impl Client {
             totp: totp.map(str::to_owned),
         };
         self.post(&format!("/v1/requests/{id}/approve"), &body)
+    }
+
+    pub fn breakglass(
+        &self,
+        device: &str,
+        reason: &str,
+        totp: Option<&str>,
+    ) -> Result<RequestView, Error> {
+        let body = BreakglassBody {
+            device: device.to_owned(),
+            reason: reason.to_owned(),
+            totp: totp.map(str::to_owned),
+        };
+        self.post("/v1/breakglass", &body)
     }
 
     pub fn deny(&self, id: &str, reason: &str, totp: Option<&str>) -> Result<RequestView, Error> {
@@ -230,6 +255,24 @@ impl Client {
     /// no session; used by tests and tools (the agent has its own client).
     pub fn enroll(&self, body: &EnrollRequest) -> Result<EnrollResponse, Error> {
         self.post("/v1/enroll", body)
+    }
+
+    /// Adds a webhook (admins).
+    pub fn add_webhook(&self, body: &AddWebhook) -> Result<WebhookView, Error> {
+        self.post("/v1/notify/webhooks", body)
+    }
+
+    /// Every webhook, without secrets (admins).
+    pub fn webhooks(&self) -> Result<Vec<WebhookView>, Error> {
+        self.get("/v1/notify/webhooks", &[])
+    }
+
+    /// Removes webhook `id` (admins).
+    pub fn remove_webhook(&self, id: &str) -> Result<WebhookView, Error> {
+        let id = validate::id("webhook id", id)?;
+        let path = format!("/v1/notify/webhooks/{id}");
+        let resp = self.send(&path, self.agent.delete(self.url(&path)), |rb| rb.call())?;
+        self.decode(&path, resp)
     }
 
     /// The latest standing-privilege report of every device, or of `device`.

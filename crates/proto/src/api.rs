@@ -112,6 +112,16 @@ pub struct CreateRequest {
     pub start: Option<String>,
 }
 
+/// `POST /v1/breakglass`: take the configured break-glass role on `device` at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BreakglassBody {
+    pub device: String,
+    pub reason: String,
+    /// A TOTP code, when the session's second factor is older than `step_up_max_age`.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub approver: String,
@@ -270,4 +280,24 @@ pub struct AuditEventView {
     pub data: serde_json::Value,
     pub leaf_hash: String,
     pub chain_hash: String,
+}
+
+/// `POST /v1/notify/webhooks` (admins): where to POST the events people must act on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddWebhook {
+    pub url: String,
+    /// Signs each delivery (`X-Brevet-Signature`); never returned by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A webhook as the API shows it: the secret only as `has_secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub has_secret: bool,
+    pub created_by: String,
+    pub created_at: String,
 }

@@ -139,6 +139,7 @@ fn mapping(kind: &str, data: &Value) -> Mapping {
         "request.approval" | "request.approved" => {
             m(USER_ACCESS, OTHER, None, Some(Success), INFORMATIONAL)
         }
+        "breakglass.refused" => m(USER_ACCESS, OTHER, None, Some(Failure), MEDIUM),
         "request.denied" | "request.expired" => {
             m(USER_ACCESS, OTHER, None, Some(Failure), INFORMATIONAL)
         }

@@ -368,5 +368,8 @@ pub fn id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, Error> {
     }
 }
 
+mod webhook;
+pub use webhook::{MAX_WEBHOOK_URL, WebhookUrl, webhook_url};
+
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,9 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerSettings,
     pub roles: BTreeMap<String, RoleConfig>,
+    /// What `brevet breakglass` grants (`docs/breakglass.md`).
+    #[serde(default)]
+    pub breakglass: BreakglassSettings,
     /// Forwarding of the audit trail to a syslog collector; off when absent (`docs/siem.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syslog: Option<SyslogSettings>,
@@ -43,6 +46,25 @@ impl Default for ServerSettings {
             request_ttl: "24h".into(),
             session_ttl: "8h".into(),
             step_up_max_age: "5m".into(),
+        }
+    }
+}
+
+/// `[breakglass]`: the role a break-glass grant carries and how long it lasts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakglassSettings {
+    /// A role defined under `[roles]`.
+    pub role: String,
+    /// At most the role's `max_duration`.
+    pub duration: String,
+}
+
+impl Default for BreakglassSettings {
+    fn default() -> Self {
+        BreakglassSettings {
+            role: "admin".into(),
+            duration: "1h".into(),
         }
     }
 }
@@ -266,6 +288,19 @@ impl Config {
         if let Some(syslog) = &self.syslog {
             syslog.validate()?;
         }
+        let bg = &self.breakglass;
+        let duration =
+            validate::duration(&bg.duration).map_err(|e| format!("breakglass.duration: {e}"))?;
+        // The role may be missing (break-glass is then refused, saying why); if it exists, the
+        // break-glass window stays within it.
+        if let Some(role) = self.roles.get(&bg.role)
+            && duration > validate::duration(&role.max_duration).map_err(|e| e.to_string())?
+        {
+            return Err(format!(
+                "breakglass.duration `{}` is longer than role `{}` allows ({})",
+                bg.duration, bg.role, role.max_duration
+            ));
+        }
         Ok(())
     }
 
@@ -312,6 +347,12 @@ runas = "root"
 max_duration = "2h"
 approvals = 1
 ticket = "optional"
+
+# `brevet breakglass`: members of `breakglass` (policy) take this role at once, with a
+# fresh second factor and no approver; every use raises alert.breakglass_used.
+[breakglass]
+role = "admin"
+duration = "1h"
 
 # Forward every audit event to a syslog collector over TLS (docs/siem.md).
 # [syslog]

@@ -22,6 +22,7 @@ pub async fn issue_grant(
     req: &RequestView,
     role: &RoleConfig,
     mut approvers: Vec<String>,
+    kind: GrantKind,
     now: i64,
 ) -> Result<String, Error> {
     let start = match &req.start {
@@ -46,7 +47,7 @@ pub async fn issue_grant(
         ticket: req.ticket.clone(),
         approvers,
         issued_at: rfc3339(now),
-        kind: GrantKind::Normal,
+        kind,
     };
     let signed = doc.sign(&app.grant_key)?;
     tx.insert_grant(&NewGrant {

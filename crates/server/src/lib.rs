@@ -12,6 +12,7 @@ pub mod audit_checkpoints;
 pub mod audit_key;
 mod audit_proofs;
 mod auth;
+mod breakglass;
 pub mod clock;
 pub mod config;
 mod config_audit;
@@ -35,5 +36,6 @@ mod requests;
 pub mod serve;
 pub mod sweeper;
 pub mod totp_key;
+mod webhooks;
 
 pub use error::Error;

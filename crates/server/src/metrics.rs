@@ -50,17 +50,18 @@ impl Histogram {
 }
 
 /// Request outcomes counted on `brevet_requests_total{outcome=…}`.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "denied",
     "pending",
     "auto_approved",
     "approved",
     "cancelled",
     "expired",
+    "breakglass",
 ];
 
 pub struct Metrics {
-    outcomes: [AtomicU64; 6],
+    outcomes: [AtomicU64; 7],
     /// Cedar evaluation time.
     pub policy_eval: Histogram,
     /// From request creation to the final decision.

@@ -6,6 +6,7 @@
 
 use brevet_policy::Action;
 use brevet_proto::api::{ApproveBody, CreateRequest, DenyBody, RequestState, RequestView};
+use brevet_proto::grant::GrantKind;
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use brevet_proto::validate;
 use brevet_store::NewRequest;
@@ -146,19 +147,7 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
             .await?;
         }
         RequestState::Approved => {
-            let req = tx
-                .lock_request(&new.id)
-                .await?
-                .ok_or_else(|| Error::Internal("request vanished".into()))?;
-            let grant = issue_grant(app, &mut tx, &req, role, Vec::new(), now).await?;
-            tx.set_request_state(
-                &new.id,
-                RequestState::Pending,
-                RequestState::Approved,
-                now,
-                Some(&grant),
-            )
-            .await?;
+            let grant = grant_at_once(app, &mut tx, &new.id, role, GrantKind::Normal, now).await?;
             tx.audit(
                 "request.approved",
                 "policy",
@@ -218,7 +207,16 @@ pub async fn approve(
     approvers.push(caller.name().to_owned());
     let done = approvers.len() >= req.approvals_required as usize;
     if done {
-        let grant = issue_grant(app, &mut tx, &req, role, approvers.clone(), now).await?;
+        let grant = issue_grant(
+            app,
+            &mut tx,
+            &req,
+            role,
+            approvers.clone(),
+            GrantKind::Normal,
+            now,
+        )
+        .await?;
         if !tx
             .set_request_state(
                 id,
@@ -335,6 +333,32 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
 pub async fn fetch(app: &App, id: &str) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
     app.store.request(id).await?.ok_or_else(|| not_found(id))
+}
+
+/// Approves request `id`, just inserted in `tx` as pending, with no approver (auto-approval or
+/// break-glass): issues its grant and moves it to approved. Returns the grant id.
+pub(crate) async fn grant_at_once(
+    app: &App,
+    tx: &mut brevet_store::Tx,
+    id: &str,
+    role: &RoleConfig,
+    kind: GrantKind,
+    now: i64,
+) -> Result<String, Error> {
+    let req = tx
+        .lock_request(id)
+        .await?
+        .ok_or_else(|| Error::Internal("request vanished".into()))?;
+    let grant = issue_grant(app, tx, &req, role, Vec::new(), kind, now).await?;
+    tx.set_request_state(
+        id,
+        RequestState::Pending,
+        RequestState::Approved,
+        now,
+        Some(&grant),
+    )
+    .await?;
+    Ok(grant)
 }
 
 fn not_found(id: &str) -> Error {

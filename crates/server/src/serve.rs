@@ -84,12 +84,13 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let sweep = tokio::spawn(sweeper::run(app.clone()));
     let checkpoints = tokio::spawn(crate::audit_checkpoints::run(app.clone()));
     let forward = crate::forward::spawn(&app, dir, addr)?;
+    let webhooks = tokio::spawn(crate::webhooks::deliver::run(app.clone(), addr));
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
     Ok(Running {
         addr,
         app,
         stop,
-        tasks: vec![accept, sweep, checkpoints, forward, replicas],
+        tasks: vec![accept, sweep, checkpoints, forward, replicas, webhooks],
     })
 }
 

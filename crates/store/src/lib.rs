@@ -30,6 +30,7 @@ mod schema;
 mod sessions;
 mod syslog;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub use reports::NewReport;
 pub use requests::{NewRequest, RequestFilter};
 pub use sessions::SessionRecord;
 pub use users::UserRecord;
+pub use webhooks::WebhookRecord;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -174,7 +174,20 @@ const V6: &[&str] = &["CREATE TABLE login_failures (
         failures BIGINT NOT NULL,
         locked_until BIGINT)"];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
+/// Webhooks (`webhooks.rs`): where to POST the events people must act on, the secret that
+/// signs them (sealed), and per webhook how far the audit log has been delivered and which
+/// `brevetd` replica delivers it (a lease, as for syslog).
+const V7: &[&str] = &["CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        lease_until BIGINT NOT NULL)"];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

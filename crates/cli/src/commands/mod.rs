@@ -12,7 +12,9 @@ mod audit_verify;
 mod auth;
 mod findings;
 mod grants;
+mod notify;
 mod policy;
+mod report;
 mod requests;
 mod story;
 mod totp;
@@ -47,6 +49,11 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Approve { id, totp } => requests::approve(ctx, &id, totp.as_deref()),
         Command::Deny { id, reason, totp } => requests::deny(ctx, &id, &reason, totp.as_deref()),
         Command::Cancel { id } => requests::cancel(ctx, &id),
+        Command::Breakglass {
+            device,
+            reason,
+            totp,
+        } => requests::breakglass(ctx, &device, &reason, totp.as_deref()),
         Command::Grants { show: Some(c), .. } => grants::show(ctx, c),
         Command::Grants {
             active,
@@ -57,8 +64,10 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Revoke { id, reason } => grants::revoke(ctx, &id, &reason),
         Command::Done { id } => grants::done(ctx, &id),
         Command::Findings { device } => findings::list(ctx, device.as_deref()),
+        Command::Report { since, html } => report::run(ctx, since.as_deref(), html.as_deref()),
         Command::Audit(c) => audit::run(ctx, c),
         Command::Policy(c) => policy::run(ctx, c),
+        Command::Notify(c) => notify::run(ctx, c),
         Command::Totp { uri } => totp::run(ctx, &uri),
     }
 }

@@ -94,6 +94,21 @@ pub(crate) fn approve(ctx: &mut Ctx<'_>, id: &str, totp: Option<&str>) -> Result
     ctx.show(&r, fields)
 }
 
+pub(crate) fn breakglass(
+    ctx: &mut Ctx<'_>,
+    device: &str,
+    reason: &str,
+    totp: Option<&str>,
+) -> Result<(), Error> {
+    validate::device_name(device)?;
+    validate::reason(reason)?;
+    if let Some(code) = totp {
+        validate::totp_code(code)?;
+    }
+    let r = ctx.client()?.breakglass(device, reason, totp)?;
+    ctx.show(&r, fields)
+}
+
 pub(crate) fn deny(
     ctx: &mut Ctx<'_>,
     id: &str,

@@ -10,6 +10,7 @@ mod enroll;
 mod extract;
 mod grants;
 mod meta;
+mod notify;
 mod requests;
 mod sessions;
 
@@ -33,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/requests/{id}/approve", post(requests::approve))
         .route("/v1/requests/{id}/deny", post(requests::deny))
         .route("/v1/requests/{id}/cancel", post(requests::cancel))
+        .route("/v1/breakglass", post(requests::breakglass))
         .route("/v1/grants", get(grants::list))
         .route("/v1/grants/{id}", get(grants::show))
         .route("/v1/grants/{id}/revoke", post(grants::revoke))
@@ -56,6 +58,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/device/renew", post(device::renew))
         .route("/v1/device/report", post(device::report))
         .route("/v1/findings", get(device::findings))
+        .route("/v1/notify/webhooks", post(notify::add).get(notify::list))
+        .route("/v1/notify/webhooks/{id}", delete(notify::remove))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use brevet_proto::api::{ApproveBody, CreateRequest, DenyBody, RequestState, RequestView};
+use brevet_proto::api::{
+    ApproveBody, BreakglassBody, CreateRequest, DenyBody, RequestState, RequestView,
+};
 use brevet_store::RequestFilter;
 use serde::Deserialize;
 
@@ -74,6 +76,15 @@ pub async fn approve(
     Body(body): Body<ApproveBody>,
 ) -> Result<Json<RequestView>, Error> {
     Ok(Json(requests::approve(&app, &mut caller, &id, body).await?))
+}
+
+pub async fn breakglass(
+    State(app): State<Arc<App>>,
+    mut caller: Caller,
+    Body(body): Body<BreakglassBody>,
+) -> Result<(StatusCode, Json<RequestView>), Error> {
+    let view = crate::breakglass::breakglass(&app, &mut caller, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn deny(
