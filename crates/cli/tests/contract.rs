@@ -314,4 +314,49 @@ fn the_whole_cycle_through_the_binaries() {
 
     let checked = admin.json(&["policy", "check", policy.to_str().unwrap()]);
     assert_eq!(checked["ok"], true);
+
+    // Break-glass: refused by policy for alice, granted at once to a member of `breakglass`.
+    alice.fails(
+        &["breakglass", "--device", "web-01", "--reason", "prod down"],
+        "break-glass on `web-01` refused",
+    );
+    let erin_u = admin.json(&["user", "add", "erin", "--group", "breakglass"]);
+    let erin = Person::new(&server, "erin");
+    erin.login(
+        "erin",
+        erin_u["password"].as_str().unwrap(),
+        erin_u["totp_uri"].as_str().unwrap(),
+    );
+    let bg = erin.json(&["breakglass", "--device", "web-01", "--reason", "prod down"]);
+    keys(&bg, &["id", "state", "user", "device", "role", "grant_id"]);
+    assert_eq!(
+        (bg["state"].as_str(), bg["role"].as_str()),
+        (Some("approved"), Some("admin"))
+    );
+    let g = erin.json(&["grants", "--active"]);
+    assert_eq!(g[0]["id"], bg["grant_id"]);
+
+    // Webhooks: admin only, hostile URLs refused in one line.
+    admin.fails(
+        &["notify", "add", "--webhook", "javascript:alert(1)"],
+        "webhook",
+    );
+    alice.fails(
+        &["notify", "add", "--webhook", "https://hooks.example.com/x"],
+        "admins",
+    );
+    let hook = admin.json(&[
+        "notify",
+        "add",
+        "--webhook",
+        "https://hooks.example.com/brevet",
+    ]);
+    keys(&hook, &["id", "url", "has_secret"]);
+
+    // The report counts what happened.
+    let report = admin.json(&["report"]);
+    assert!(
+        report["grants"]["by_kind"]["breakglass"].as_u64() >= Some(1),
+        "{report}"
+    );
 }
