@@ -78,6 +78,9 @@ pub struct Metrics {
     pub polls_waiting: AtomicI64,
     /// The syslog forwarder's progress.
     pub syslog: crate::forward::SyslogMetrics,
+    /// Webhook POSTs answered 2xx, and those that failed (no answer, or another status).
+    pub webhooks_delivered: AtomicU64,
+    pub webhooks_failed: AtomicU64,
 }
 
 /// Alert kinds counted on `brevet_alerts_total{kind=…}`.
@@ -96,6 +99,8 @@ impl Default for Metrics {
             renewals: AtomicU64::new(0),
             polls_waiting: AtomicI64::new(0),
             syslog: Default::default(),
+            webhooks_delivered: AtomicU64::new(0),
+            webhooks_failed: AtomicU64::new(0),
         }
     }
 }
@@ -172,6 +177,16 @@ impl Metrics {
                 "brevet_device_cert_renewals_total",
                 "Device certificates renewed.",
                 &self.renewals,
+            ),
+            (
+                "brevet_webhook_deliveries_total",
+                "Webhook POSTs answered with a 2xx.",
+                &self.webhooks_delivered,
+            ),
+            (
+                "brevet_webhook_failures_total",
+                "Webhook POSTs that failed (no answer in time, or another status); each is retried.",
+                &self.webhooks_failed,
             ),
         ];
         for (name, help, c) in counters {

@@ -250,6 +250,15 @@ both_engines!(delivers_signed_in_order_without_loss, |mut h: Harness| {
         );
     }
 
+    // Counted on /metrics (the server restarted during the outage, so this run's count).
+    let metrics = c.admin.get_text("/metrics").unwrap();
+    let delivered: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("brevet_webhook_deliveries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("brevet_webhook_deliveries_total");
+    assert!(delivered >= 1, "{metrics}");
+
     // Removed: audited, and nothing more is delivered.
     let removed = c.admin.remove_webhook(&w.id).expect("remove");
     assert_eq!(removed.id, w.id);

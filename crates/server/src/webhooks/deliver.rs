@@ -231,10 +231,17 @@ impl Worker {
             body,
             headers,
         };
-        match post(self.tls.as_ref(), delivery).await? {
-            200..=299 => Ok(()),
-            status => Err(format!("answered HTTP {status}")),
-        }
+        let result = match post(self.tls.as_ref(), delivery).await {
+            Ok(200..=299) => Ok(()),
+            Ok(status) => Err(format!("answered HTTP {status}")),
+            Err(why) => Err(why),
+        };
+        let counter = match result {
+            Ok(()) => &self.app.metrics.webhooks_delivered,
+            Err(_) => &self.app.metrics.webhooks_failed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
     }
 
     /// Takes or renews the lease when due. False while another replica holds it (or the webhook
