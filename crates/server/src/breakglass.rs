@@ -19,7 +19,7 @@ use crate::Error;
 use crate::app::App;
 use crate::auth::{Caller, step_up};
 use crate::decide::{Facts, decide, view};
-use crate::requests::grant_at_once;
+use crate::requests::{enabled_device, grant_at_once};
 
 pub async fn breakglass(
     app: &App,
@@ -37,16 +37,7 @@ pub async fn breakglass(
         ))
     })?;
     let duration = validate::duration(&settings.duration)?;
-    let device = app.store.device(&device_name).await?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "unknown device `{device_name}`: add it with `brevet device add`"
-        ))
-    })?;
-    if !device.enabled {
-        return Err(Error::Forbidden(format!(
-            "device `{device_name}` is disabled"
-        )));
-    }
+    let device = enabled_device(app, &device_name).await?;
     let mfa_age = step_up(app, caller, body.totp.as_deref(), "break-glass").await?;
     let now = app.clock.now();
     let facts = Facts {

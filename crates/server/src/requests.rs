@@ -66,16 +66,7 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
             "role `{role_name}` requires a ticket: pass --ticket ID"
         )));
     }
-    let device = app.store.device(&device_name).await?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "unknown device `{device_name}`: add it with `brevet device add`"
-        ))
-    })?;
-    if !device.enabled {
-        return Err(Error::Forbidden(format!(
-            "device `{device_name}` is disabled"
-        )));
-    }
+    let device = enabled_device(app, &device_name).await?;
 
     let facts = Facts {
         device: &device,
@@ -359,6 +350,22 @@ pub(crate) async fn grant_at_once(
     )
     .await?;
     Ok(grant)
+}
+
+/// The device a request or break-glass names: it must exist and be enabled.
+pub(crate) async fn enabled_device(
+    app: &App,
+    name: &str,
+) -> Result<brevet_proto::api::DeviceView, Error> {
+    let device = app.store.device(name).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "unknown device `{name}`: add it with `brevet device add`"
+        ))
+    })?;
+    if !device.enabled {
+        return Err(Error::Forbidden(format!("device `{name}` is disabled")));
+    }
+    Ok(device)
 }
 
 fn not_found(id: &str) -> Error {
