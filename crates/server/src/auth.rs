@@ -48,10 +48,10 @@ impl Caller {
 /// The one answer to a login that fails, whatever failed: it does not tell which accounts
 /// exist or are locked.
 const BAD_LOGIN: &str = "login failed: wrong user name, password or TOTP code (a code is \
-     accepted once; after 5 failures in a row an account is locked for 15 minutes)";
+     accepted once; after 10 failures in a row an account is locked for 15 minutes)";
 
 /// Failed logins (or step-up codes) in a row that lock an account.
-pub(crate) const MAX_FAILURES: i64 = 5;
+pub(crate) const MAX_FAILURES: i64 = 10;
 /// How long the lock lasts. An administrator's `user enable` lifts it at once.
 pub(crate) const LOCKOUT_SECONDS: i64 = 15 * 60;
 

@@ -116,7 +116,7 @@ both_engines!(failed_logins_in_a_row_lock_the_account, |mut h: Harness| {
     let c = h.cast();
     let anon = h.anonymous();
     let pw = h.password("alice");
-    for _ in 0..5 {
+    for _ in 0..10 {
         let code = h.fresh_code("alice");
         assert_eq!(
             api_code(anon.login("alice", "wrong", &code)),
@@ -139,7 +139,7 @@ both_engines!(failed_logins_in_a_row_lock_the_account, |mut h: Harness| {
         ("brevetd", "alice")
     );
     // Unknown names are never locked (nothing is stored for them).
-    for _ in 0..6 {
+    for _ in 0..11 {
         let _ = anon.login("nobody", "x", &h.fresh_code("alice"));
     }
     assert_eq!(events(&c.admin, "login.locked").len(), 1);
@@ -149,11 +149,11 @@ both_engines!(failed_logins_in_a_row_lock_the_account, |mut h: Harness| {
     assert!(anon.login("alice", &pw, &h.fresh_code("alice")).is_ok());
 
     // A good login starts the count again; an administrator's enable lifts a lock at once.
-    for _ in 0..4 {
+    for _ in 0..9 {
         let _ = anon.login("alice", "wrong", &h.fresh_code("alice"));
     }
     assert!(anon.login("alice", &pw, &h.fresh_code("alice")).is_ok());
-    for _ in 0..5 {
+    for _ in 0..10 {
         let _ = anon.login("alice", "wrong", &h.fresh_code("alice"));
     }
     assert_eq!(
@@ -167,7 +167,7 @@ both_engines!(failed_logins_in_a_row_lock_the_account, |mut h: Harness| {
 both_engines!(wrong_step_up_codes_lock_the_account, |mut h: Harness| {
     let c = h.cast();
     let r = pending(&c.alice, "pkg-update");
-    for _ in 0..5 {
+    for _ in 0..10 {
         let stale = h.old_code("bob", 600);
         assert_eq!(api_code(c.bob.approve(&r.id, Some(&stale))), "mfa_required");
     }
