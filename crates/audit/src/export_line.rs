@@ -298,7 +298,10 @@ impl<'a> Scan<'a> {
                 let mut previous: Option<&[u8]> = None;
                 loop {
                     // Keys without escapes compare as their text does: sorted, hence unique.
-                    let key = self.plain_string()?;
+                    // Compared without their quotes (`"a b"` sorts after `"a"`, but a quote
+                    // would sort after the space).
+                    let quoted = self.plain_string()?;
+                    let key = &quoted[1..quoted.len() - 1];
                     if previous.is_some_and(|p| p >= key) {
                         return None;
                     }
