@@ -11,6 +11,7 @@ pub mod app;
 pub mod audit_checkpoints;
 pub mod audit_key;
 mod audit_proofs;
+mod audit_tail;
 mod auth;
 mod breakglass;
 pub mod clock;

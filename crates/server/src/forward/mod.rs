@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::app::App;
+use crate::audit_tail::Tail;
 use crate::config::SyslogSettings;
 use crate::datadir::DataDir;
 use conn::{Conn, Ended, Target};
@@ -49,8 +50,6 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(crate) const REPLAY_WINDOW: Duration = Duration::from_secs(30);
 /// How long the forwarding lease lasts without renewal.
 const LEASE_MS: i64 = 15_000;
-/// How long a gap in the sequence is waited for before it is passed over.
-const GAP_WAIT: Duration = Duration::from_secs(5);
 
 /// `brevet_syslog_*` metrics.
 #[derive(Default)]
@@ -105,8 +104,8 @@ struct State {
     /// First `seq` of each batch written on `conn`, with when, for replay after a break.
     recent: VecDeque<(u64, Instant)>,
     backoff: Duration,
-    /// Since when the next expected event has been missing.
-    gap_since: Option<Instant>,
+    /// Waiting at a gap in the sequence.
+    tail: Tail,
 }
 
 enum Step {
@@ -170,7 +169,7 @@ impl Forwarder {
             conn: None,
             recent: VecDeque::new(),
             backoff: FIRST_BACKOFF,
-            gap_since: None,
+            tail: Tail::default(),
         };
         loop {
             match self.step(&mut st).await {
@@ -305,35 +304,14 @@ impl Forwarder {
         st.recent.clear();
     }
 
-    /// The next events after `position`, stopping at a gap in the sequence; a gap at the very
-    /// start is waited for up to [`GAP_WAIT`], then passed over with a warning.
+    /// The next consecutive events after `position` (see `audit_tail`).
     async fn next_batch(&self, st: &mut State) -> Result<Vec<AuditEventView>, Failure> {
         let limit = i64::try_from(BATCH).unwrap_or(i64::MAX);
-        let batch = self.app.store.audit_events(st.position, limit).await?;
-        let Some(first) = batch.first().map(|s| s.event.seq) else {
-            st.gap_since = None;
-            return Ok(Vec::new());
-        };
-        if first != st.position + 1 {
-            let since = *st.gap_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < GAP_WAIT {
-                return Ok(Vec::new());
-            }
-            tracing::warn!(
-                from = st.position + 1,
-                to = first - 1,
-                "audit events missing from the log; forwarding past them"
-            );
-        }
-        st.gap_since = None;
-        let mut out: Vec<AuditEventView> = Vec::with_capacity(batch.len());
-        for s in batch {
-            if out.last().is_some_and(|p| s.event.seq != p.seq + 1) {
-                break;
-            }
-            out.push(view(s));
-        }
-        Ok(out)
+        let batch = st
+            .tail
+            .next(&self.app.store, st.position, limit, "syslog forwarding")
+            .await?;
+        Ok(batch.into_iter().map(view).collect())
     }
 
     /// Waits for new events, noticing meanwhile when the collector ends the connection.

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brevet_audit::Event;
 use brevet_proto::validate::{WebhookUrl, webhook_url};
@@ -27,6 +27,7 @@ use super::event::{body, notable, signature};
 use super::post::{Delivery, post};
 use super::secret_label;
 use crate::app::App;
+use crate::audit_tail::Tail;
 
 /// Audit events read at once.
 const BATCH: i64 = 200;
@@ -38,8 +39,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a delivery lease lasts without renewal.
 const LEASE_MS: i64 = 15_000;
-/// How long a gap in the sequence (an event still being committed) is waited for.
-const GAP_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the workers until aborted. `addr` (with the host name) names this replica in the
 /// leases, stable across restarts so a restarted server resumes at once.
@@ -99,7 +98,7 @@ struct State {
     holder: bool,
     lease_until: i64,
     backoff: Duration,
-    gap_since: Option<Instant>,
+    tail: Tail,
 }
 
 enum Step {
@@ -182,7 +181,7 @@ impl Worker {
             holder: false,
             lease_until: 0,
             backoff: FIRST_BACKOFF,
-            gap_since: None,
+            tail: Tail::default(),
         })
     }
 
@@ -288,30 +287,13 @@ impl Worker {
         Ok(true)
     }
 
-    /// The next events after the cursor, stopping at a gap in the sequence; a gap at the very
-    /// start is waited for up to [`GAP_WAIT`], then passed over.
+    /// The next consecutive events after the cursor (see `audit_tail`).
     async fn next_batch(&self, st: &mut State) -> Result<Vec<Event>, Failure> {
-        let batch = self.app.store.audit_events(st.cursor, BATCH).await?;
-        let Some(first) = batch.first().map(|s| s.event.seq) else {
-            st.gap_since = None;
-            return Ok(Vec::new());
-        };
-        if first != st.cursor + 1 {
-            let since = *st.gap_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < GAP_WAIT {
-                return Ok(Vec::new());
-            }
-            tracing::warn!(webhook = %self.id, from = st.cursor + 1, to = first - 1,
-                "audit events missing from the log; delivering past them");
-        }
-        st.gap_since = None;
-        let mut out: Vec<Event> = Vec::with_capacity(batch.len());
-        for s in batch {
-            if out.last().is_some_and(|p| s.event.seq != p.seq + 1) {
-                break;
-            }
-            out.push(s.event);
-        }
-        Ok(out)
+        let who = format!("webhook {}", self.id);
+        let batch = st
+            .tail
+            .next(&self.app.store, st.cursor, BATCH, &who)
+            .await?;
+        Ok(batch.into_iter().map(|s| s.event).collect())
     }
 }
