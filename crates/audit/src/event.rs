@@ -54,6 +54,39 @@ impl Sealed {
     }
 }
 
+/// The API's view of a record is the record, field for field.
+impl From<Sealed> for brevet_proto::api::AuditEventView {
+    fn from(s: Sealed) -> Self {
+        brevet_proto::api::AuditEventView {
+            seq: s.event.seq,
+            at: s.event.at,
+            kind: s.event.kind,
+            actor: s.event.actor,
+            subject: s.event.subject,
+            data: s.event.data,
+            leaf_hash: s.leaf_hash,
+            chain_hash: s.chain_hash,
+        }
+    }
+}
+
+impl From<brevet_proto::api::AuditEventView> for Sealed {
+    fn from(v: brevet_proto::api::AuditEventView) -> Self {
+        Sealed {
+            event: Event {
+                seq: v.seq,
+                at: v.at,
+                kind: v.kind,
+                actor: v.actor,
+                subject: v.subject,
+                data: v.data,
+            },
+            leaf_hash: v.leaf_hash,
+            chain_hash: v.chain_hash,
+        }
+    }
+}
+
 /// The RFC 6962 leaf hash of `event`: `SHA-256(0x00 || canonical_json(event))`.
 ///
 /// The canonical JSON is written directly (keys of the event in sorted order, `data` with its

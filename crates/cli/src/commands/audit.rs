@@ -69,7 +69,7 @@ pub(crate) fn export(
         if page.is_empty() {
             return Ok(());
         }
-        for event in &page {
+        for event in page {
             if event.seq <= after {
                 return Err(Error::AuditOrder {
                     seq: event.seq,
@@ -80,35 +80,18 @@ pub(crate) fn export(
             match format {
                 AuditFormat::Jsonl => {
                     line.clear();
-                    brevet_audit::write_export_line(&sealed(event), &mut line)
+                    brevet_audit::write_export_line(&event.into(), &mut line)
                         .map_err(std::io::Error::other)?;
                     out.write_all(&line)?;
                 }
                 AuditFormat::Ocsf => {
-                    let ocsf = serde_json::to_string(&brevet_proto::ocsf::event_to_ocsf(event))
+                    let ocsf = serde_json::to_string(&brevet_proto::ocsf::event_to_ocsf(&event))
                         .map_err(std::io::Error::other)?;
                     writeln!(out, "{ocsf}")?;
                 }
             }
         }
         out.flush()?;
-    }
-}
-
-/// The event as the audit crate writes it: `data` in canonical JSON, so `brevet audit verify`
-/// hashes each line's own text.
-fn sealed(e: &AuditEventView) -> brevet_audit::Sealed {
-    brevet_audit::Sealed {
-        event: brevet_audit::Event {
-            seq: e.seq,
-            at: e.at.clone(),
-            kind: e.kind.clone(),
-            actor: e.actor.clone(),
-            subject: e.subject.clone(),
-            data: e.data.clone(),
-        },
-        leaf_hash: e.leaf_hash.clone(),
-        chain_hash: e.chain_hash.clone(),
     }
 }
 

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use brevet_audit::Sealed;
 use brevet_proto::api::AuditEventView;
 use tokio::task::JoinHandle;
 
@@ -311,7 +310,7 @@ impl Forwarder {
             .tail
             .next(&self.app.store, st.position, limit, "syslog forwarding")
             .await?;
-        Ok(batch.into_iter().map(view).collect())
+        Ok(batch.into_iter().map(AuditEventView::from).collect())
     }
 
     /// Waits for new events, noticing meanwhile when the collector ends the connection.
@@ -385,19 +384,6 @@ async fn write(conn: &mut Conn, bytes: &[u8]) -> Result<(), (Ended, bool)> {
             Err((Ended::Broken(e), true))
         }
         Some(broken) => Err((broken, true)),
-    }
-}
-
-fn view(s: Sealed) -> AuditEventView {
-    AuditEventView {
-        seq: s.event.seq,
-        at: s.event.at,
-        kind: s.event.kind,
-        actor: s.event.actor,
-        subject: s.event.subject,
-        data: s.event.data,
-        leaf_hash: s.leaf_hash,
-        chain_hash: s.chain_hash,
     }
 }
 

@@ -81,21 +81,7 @@ pub async fn list(
         require_reader(&caller)?;
     }
     let events = app.store.audit_search(&f).await?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|s| AuditEventView {
-                seq: s.event.seq,
-                at: s.event.at,
-                kind: s.event.kind,
-                actor: s.event.actor,
-                subject: s.event.subject,
-                data: s.event.data,
-                leaf_hash: s.leaf_hash,
-                chain_hash: s.chain_hash,
-            })
-            .collect(),
-    ))
+    Ok(Json(events.into_iter().map(AuditEventView::from).collect()))
 }
 
 /// `GET /v1/audit/checkpoint`: the latest signed checkpoint.
