@@ -61,6 +61,11 @@ pub struct DeviceGrants {
     pub cursor: String,
     pub server_time: String,
     pub grants: Vec<DeliveredGrant>,
+    /// How far the server's state has got, signed with the grant key (see
+    /// [`crate::state`]). An agent that has seen a stamp refuses answers without one or with an
+    /// older one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::state::SignedState>,
 }
 
 /// What the agent did with a grant.

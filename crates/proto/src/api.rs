@@ -21,6 +21,14 @@ pub mod code {
     pub const FORBIDDEN: &str = "forbidden";
     /// The device was disabled by an administrator: its agent ends every grant it holds.
     pub const DEVICE_DISABLED: &str = "device_disabled";
+    /// The device enrolled again: this agent's certificate was superseded by a newer enrollment.
+    /// The superseded agent ends every grant it holds.
+    pub const DEVICE_SUPERSEDED: &str = "device_superseded";
+    /// The server runs on state older than it has served before (a restore from backup) and
+    /// delivers no grants until an administrator acknowledges the restore.
+    pub const RESTORE_PENDING: &str = "restore_pending";
+    /// Too many attempts from this client or for this account: wait and try again.
+    pub const THROTTLED: &str = "throttled";
     pub const POLICY_DENIED: &str = "policy_denied";
     pub const SEPARATION_OF_DUTIES: &str = "separation_of_duties";
     pub const NOT_FOUND: &str = "not_found";

@@ -12,6 +12,7 @@ pub mod clock;
 mod error;
 pub mod grant;
 pub mod ocsf;
+pub mod state;
 pub mod timefmt;
 pub mod validate;
 

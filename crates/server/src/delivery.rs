@@ -99,6 +99,7 @@ async fn answer(app: &App, device: &Device) -> Result<DeviceGrants, Error> {
                 signed: g.signed,
             })
             .collect(),
+        state: None,
     })
 }
 

@@ -96,6 +96,7 @@ fn delivery(
                 signed,
             })
             .collect(),
+        state: None,
     }
 }
 
