@@ -16,7 +16,7 @@ use crate::stats::Summary;
 /// The `forbid`s added to the default policy (from the examples in its comments).
 const FORBIDS: &str = r#"
 @id("forbid-prod-weekend")
-forbid (principal, action, resource)
+forbid (principal, action in Action::"elevation", resource)
 when {
   resource.hasTag("env") && resource.getTag("env") == "prod" &&
   (context.weekday == "sat" || context.weekday == "sun")
@@ -28,7 +28,7 @@ when { resource.hasTag("env") && resource.getTag("env") == "prod" }
 unless { context.ticket.valid && context.ticket.assignee_matches };
 
 @id("recent-mfa")
-forbid (principal, action, resource)
+forbid (principal, action in Action::"elevation", resource)
 when { principal.kind == "human" && context.mfa_age_seconds > 900 };
 "#;
 

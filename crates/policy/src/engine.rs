@@ -4,7 +4,8 @@ use cedar_policy::{Authorizer, PolicySet};
 
 use crate::decision::Decision;
 use crate::error::Error;
-use crate::query::Query;
+use crate::power::Power;
+use crate::query::{PermissionQuery, Query};
 use crate::request::{self, Names};
 use crate::{load, schema};
 
@@ -14,6 +15,7 @@ use crate::{load, schema};
 pub struct Engine {
     policies: PolicySet,
     names: Names,
+    power: Power,
     authorizer: Authorizer,
 }
 
@@ -22,9 +24,11 @@ impl Engine {
     /// The error names the policy and line at fault.
     pub fn new(policy_src: &str) -> Result<Engine, Error> {
         let schema = schema::parse()?;
+        let policies = load::load(policy_src, &schema)?;
         Ok(Engine {
-            policies: load::load(policy_src, &schema)?,
-            names: Names::new()?,
+            power: Power::of(&policies),
+            policies,
+            names: Names::new(&schema)?,
             authorizer: Authorizer::new(),
         })
     }
@@ -45,6 +49,11 @@ impl Engine {
         ids
     }
 
+    /// The groups and people this policy gives power to (see [`Power`]).
+    pub fn power(&self) -> &Power {
+        &self.power
+    }
+
     /// True when the set holds no policy (so everything is denied).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -53,7 +62,20 @@ impl Engine {
     /// Decides `q`. Default deny: a query that cannot be evaluated is denied,
     /// with the reason in `errors`.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
-        let (request, entities) = match request::build(&self.names, q, None) {
+        self.evaluate(request::build(&self.names, q, None))
+    }
+
+    /// Decides whether a person holds a [`Permission`](crate::Permission) on the
+    /// installation. Default deny, as [`Engine::decide`].
+    pub fn permits(&self, q: &PermissionQuery<'_>) -> Decision {
+        self.evaluate(request::build_permission(&self.names, q, None))
+    }
+
+    fn evaluate(
+        &self,
+        built: Result<(cedar_policy::Request, cedar_policy::Entities), String>,
+    ) -> Decision {
+        let (request, entities) = match built {
             Ok(built) => built,
             Err(e) => return Decision::failed(e),
         };

@@ -8,7 +8,11 @@
 //! - `User` (attribute `kind`: `"human"` | `"workload"`), member of `Group`s;
 //! - `Device` (attribute `os`; string entity tags), member of `DeviceGroup`s;
 //! - `Role`, named in the request context;
-//! - actions `request`, `approve`, `breakglass`, `auto_approve`.
+//! - actions `request`, `approve`, `breakglass`, `auto_approve` (group `elevation`) on a
+//!   `Device`;
+//! - `Brevet::"brevet"`, the installation, resource of the reading (`read_*`, group
+//!   `reading`) and administration (`manage_*`, group `administration`) actions that
+//!   [`Permission`] lists; [`Engine::permits`] decides those.
 //!
 //! [`SCHEMA`] holds the full schema. Policies are parsed and strictly
 //! validated once, in [`Engine::new`]; [`Engine::decide`] builds the entities
@@ -23,6 +27,7 @@ mod decision;
 mod engine;
 mod error;
 mod load;
+mod power;
 mod query;
 mod request;
 mod schema;
@@ -30,7 +35,11 @@ mod schema;
 pub use decision::Decision;
 pub use engine::{Engine, check};
 pub use error::{Error, Problem};
-pub use query::{Action, Context, NO_MFA, PrincipalKind, Query, Ticket};
+pub use power::Power;
+pub use query::{
+    Action, Context, NO_MFA, Permission, PermissionQuery, PrincipalKind, Query, ServiceContext,
+    Ticket,
+};
 pub use schema::SCHEMA;
 
 /// The policy `brevetd init` writes: operators may request, approvers may

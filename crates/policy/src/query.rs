@@ -40,6 +40,104 @@ impl Action {
     }
 }
 
+/// What a person may do to the installation itself (resource `Brevet::"brevet"`): read
+/// everybody's records, administer people and devices, and so on. Each is a Cedar action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// One's own requests and grants, and their stories.
+    ReadOwn,
+    ReadRequests,
+    ReadGrants,
+    ReadDevices,
+    ReadFindings,
+    ReadAudit,
+    ReadUsers,
+    ReadMetrics,
+    /// Add people, change their groups, enable and disable them, confirm privilege changes.
+    ManagePeople,
+    /// Add, enable and disable devices; enrollment tokens.
+    ManageDevices,
+    /// Cancel anybody's request, revoke any grant.
+    ManageRequests,
+    ManageNotifications,
+    /// Acknowledge a restore from backup.
+    ManageRestore,
+}
+
+impl Permission {
+    /// Every permission, in declaration order.
+    pub const ALL: [Permission; 13] = [
+        Permission::ReadOwn,
+        Permission::ReadRequests,
+        Permission::ReadGrants,
+        Permission::ReadDevices,
+        Permission::ReadFindings,
+        Permission::ReadAudit,
+        Permission::ReadUsers,
+        Permission::ReadMetrics,
+        Permission::ManagePeople,
+        Permission::ManageDevices,
+        Permission::ManageRequests,
+        Permission::ManageNotifications,
+        Permission::ManageRestore,
+    ];
+
+    /// The Cedar action id, as in `Action::"read_grants"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadOwn => "read_own",
+            Permission::ReadRequests => "read_requests",
+            Permission::ReadGrants => "read_grants",
+            Permission::ReadDevices => "read_devices",
+            Permission::ReadFindings => "read_findings",
+            Permission::ReadAudit => "read_audit",
+            Permission::ReadUsers => "read_users",
+            Permission::ReadMetrics => "read_metrics",
+            Permission::ManagePeople => "manage_people",
+            Permission::ManageDevices => "manage_devices",
+            Permission::ManageRequests => "manage_requests",
+            Permission::ManageNotifications => "manage_notifications",
+            Permission::ManageRestore => "manage_restore",
+        }
+    }
+
+    /// Whether it changes things (the `administration` group) rather than reading them.
+    pub fn is_administration(self) -> bool {
+        self.as_str().starts_with("manage_")
+    }
+}
+
+/// One question about a [`Permission`]: may this person do it now?
+#[derive(Debug, Clone, Copy)]
+pub struct PermissionQuery<'a> {
+    pub user: &'a str,
+    pub groups: &'a [String],
+    pub kind: PrincipalKind,
+    pub permission: Permission,
+    pub context: &'a ServiceContext,
+}
+
+/// The circumstances of a [`PermissionQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceContext {
+    /// Seconds since the person's last second factor; [`NO_MFA`] when none.
+    pub mfa_age_seconds: i64,
+    pub hour_utc: i64,
+    /// `"mon"` .. `"sun"`.
+    pub weekday: String,
+}
+
+impl Default for ServiceContext {
+    /// Like [`Context::default`], never claims a fresh second factor.
+    fn default() -> Self {
+        ServiceContext {
+            mfa_age_seconds: NO_MFA,
+            hour_utc: 0,
+            weekday: String::new(),
+        }
+    }
+}
+
 /// Whether the principal is a person or a workload identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {

@@ -10,9 +10,9 @@ use cedar_policy::{
 };
 
 use crate::error::Error;
-use crate::query::{Action, Query};
+use crate::query::{Action, Permission, PermissionQuery, Query};
 
-/// Entity type names and action ids, parsed once per engine.
+/// Entity type names and action entities, built once per engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
     user: EntityTypeName,
@@ -20,37 +20,60 @@ pub(crate) struct Names {
     device: EntityTypeName,
     device_group: EntityTypeName,
     role: EntityTypeName,
-    /// Indexed like [`Action::ALL`].
-    actions: [EntityUid; 4],
+    /// The installation, resource of the [`Permission`] actions.
+    brevet: EntityUid,
+    /// Each action's entity as the schema declares it (with its action group as parent), so
+    /// `action in Action::"elevation"` works. Indexed like [`Action::ALL`].
+    actions: Vec<Entity>,
+    /// Indexed like [`Permission::ALL`].
+    permissions: Vec<Entity>,
 }
 
 impl Names {
-    pub(crate) fn new() -> Result<Names, Error> {
+    pub(crate) fn new(schema: &Schema) -> Result<Names, Error> {
         let ty = |name: &str| {
             EntityTypeName::from_str(name)
                 .map_err(|e| Error::Internal(format!("bad entity type `{name}`: {e}")))
         };
-        let action = ty("Action")?;
-        let action_uid =
-            |a: Action| EntityUid::from_type_name_and_id(action.clone(), EntityId::new(a.as_str()));
+        let declared = schema
+            .action_entities()
+            .map_err(|e| Error::Internal(format!("the schema's actions: {e}")))?;
+        let action_ty = ty("Action")?;
+        let find = |id: &str| {
+            let uid = EntityUid::from_type_name_and_id(action_ty.clone(), EntityId::new(id));
+            declared
+                .get(&uid)
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("the schema has no action `{id}`")))
+        };
         Ok(Names {
             user: ty("User")?,
             group: ty("Group")?,
             device: ty("Device")?,
             device_group: ty("DeviceGroup")?,
             role: ty("Role")?,
-            actions: Action::ALL.map(action_uid),
+            brevet: uid(&ty("Brevet")?, "brevet"),
+            actions: Action::ALL
+                .iter()
+                .map(|a| find(a.as_str()))
+                .collect::<Result<_, _>>()?,
+            permissions: Permission::ALL
+                .iter()
+                .map(|p| find(p.as_str()))
+                .collect::<Result<_, _>>()?,
         })
     }
 
-    fn action(&self, a: Action) -> &EntityUid {
+    fn action(&self, a: Action) -> &Entity {
         // INVARIANT: `actions` is built from `Action::ALL`, in the same order.
-        match a {
-            Action::Request => &self.actions[0],
-            Action::Approve => &self.actions[1],
-            Action::Breakglass => &self.actions[2],
-            Action::AutoApprove => &self.actions[3],
-        }
+        let i = Action::ALL.iter().position(|x| *x == a).unwrap_or(0);
+        &self.actions[i]
+    }
+
+    fn permission(&self, p: Permission) -> &Entity {
+        // INVARIANT: `permissions` is built from `Permission::ALL`, in the same order.
+        let i = Permission::ALL.iter().position(|x| *x == p).unwrap_or(0);
+        &self.permissions[i]
     }
 }
 
@@ -91,7 +114,8 @@ pub(crate) fn build(
         q.device_tags.iter().map(|(k, v)| (k.clone(), string(v))),
     )
     .map_err(|e| format!("could not build device `{}`: {e}", q.device))?;
-    let entities = Entities::from_entities([user, device], schema)
+    let action = names.action(q.action);
+    let entities = Entities::from_entities([user, device, action.clone()], schema)
         .map_err(|e| format!("could not build entities: {e}"))?;
 
     let c = q.context;
@@ -141,10 +165,49 @@ pub(crate) fn build(
     ])
     .map_err(|e| format!("could not build context: {e}"))?;
 
+    let request = Request::new(user_uid, action.uid(), device_uid, context, schema)
+        .map_err(|e| format!("could not build request: {e}"))?;
+    Ok((request, entities))
+}
+
+/// The request and entities for a [`PermissionQuery`]: the person, their groups, and the
+/// installation as resource.
+pub(crate) fn build_permission(
+    names: &Names,
+    q: &PermissionQuery<'_>,
+    schema: Option<&Schema>,
+) -> Result<(Request, Entities), String> {
+    let user_uid = uid(&names.user, q.user);
+    let kind = q.kind.as_str();
+    let user = Entity::new_with_tags(
+        user_uid.clone(),
+        [("kind".to_string(), string(kind))],
+        q.groups.iter().map(|g| uid(&names.group, g)),
+        [],
+    )
+    .map_err(|e| format!("could not build user `{}`: {e}", q.user))?;
+    let brevet = Entity::new_no_attrs(names.brevet.clone(), Default::default());
+    let action = names.permission(q.permission);
+    let entities = Entities::from_entities([user, brevet, action.clone()], schema)
+        .map_err(|e| format!("could not build entities: {e}"))?;
+    let c = q.context;
+    let context = Context::from_pairs([
+        (
+            "mfa_age_seconds".to_string(),
+            RestrictedExpression::new_long(c.mfa_age_seconds),
+        ),
+        (
+            "hour_utc".to_string(),
+            RestrictedExpression::new_long(c.hour_utc),
+        ),
+        ("weekday".to_string(), string(&c.weekday)),
+        ("kind".to_string(), string(kind)),
+    ])
+    .map_err(|e| format!("could not build context: {e}"))?;
     let request = Request::new(
         user_uid,
-        names.action(q.action).clone(),
-        device_uid,
+        action.uid(),
+        names.brevet.clone(),
         context,
         schema,
     )
@@ -164,7 +227,7 @@ mod tests {
     #[test]
     fn built_request_conforms_to_schema() {
         let schema = crate::schema::parse().expect("schema parses");
-        let names = Names::new().expect("names parse");
+        let names = Names::new(&schema).expect("names parse");
         let groups = ["operators".to_string(), "a \"quoted\" name".to_string()];
         let tags = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let no_tags = BTreeMap::new();
@@ -194,6 +257,21 @@ mod tests {
                     if let Err(e) = build(&names, &q, Some(&schema)) {
                         panic!("{action:?} {kind:?}: {e}");
                     }
+                }
+            }
+        }
+        let context = crate::query::ServiceContext::default();
+        for permission in Permission::ALL {
+            for kind in [PrincipalKind::Human, PrincipalKind::Workload] {
+                let q = PermissionQuery {
+                    user: "alice",
+                    groups: &groups,
+                    kind,
+                    permission,
+                    context: &context,
+                };
+                if let Err(e) = build_permission(&names, &q, Some(&schema)) {
+                    panic!("{permission:?} {kind:?}: {e}");
                 }
             }
         }

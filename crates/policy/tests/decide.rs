@@ -111,7 +111,7 @@ const CUSTOM: &str = r#"
 permit (principal in Group::"operators", action == Action::"request", resource);
 
 @id("forbid-prod")
-forbid (principal, action, resource)
+forbid (principal, action in Action::"elevation", resource)
 when { resource.hasTag("env") && resource.getTag("env") == "prod" };
 
 @id("forbid-long")
@@ -202,15 +202,15 @@ fn custom_forbids() {
 fn every_context_field_reaches_the_policy() {
     // One forbid per field; a case that trips exactly one of them.
     let policy = r#"
-        @id("allow") permit (principal, action, resource);
-        @id("os") forbid (principal, action, resource) when { resource.os == "windows" };
-        @id("device-group") forbid (principal, action, resource) when { resource in DeviceGroup::"frozen" };
-        @id("role") forbid (principal, action, resource) when { context.role == Role::"root" };
-        @id("mfa") forbid (principal, action, resource) when { context.mfa_age_seconds > 900 };
-        @id("night") forbid (principal, action, resource) when { context.hour_utc < 6 };
-        @id("weekend") forbid (principal, action, resource) when { context.weekday == "sun" };
-        @id("workload") forbid (principal, action, resource) when { context.kind == "workload" };
-        @id("ticket") forbid (principal, action, resource)
+        @id("allow") permit (principal, action in Action::"elevation", resource);
+        @id("os") forbid (principal, action in Action::"elevation", resource) when { resource.os == "windows" };
+        @id("device-group") forbid (principal, action in Action::"elevation", resource) when { resource in DeviceGroup::"frozen" };
+        @id("role") forbid (principal, action in Action::"elevation", resource) when { context.role == Role::"root" };
+        @id("mfa") forbid (principal, action in Action::"elevation", resource) when { context.mfa_age_seconds > 900 };
+        @id("night") forbid (principal, action in Action::"elevation", resource) when { context.hour_utc < 6 };
+        @id("weekend") forbid (principal, action in Action::"elevation", resource) when { context.weekday == "sun" };
+        @id("workload") forbid (principal, action in Action::"elevation", resource) when { context.kind == "workload" };
+        @id("ticket") forbid (principal, action in Action::"elevation", resource)
           when { context.ticket.present && !(context.ticket.valid && context.ticket.state == "open"
                  && context.ticket.id like "CHG-*" && context.ticket.assignee_matches
                  && context.ticket.device_listed && context.ticket.window_ok) };
@@ -299,5 +299,42 @@ fn engine_is_send_sync_and_shared() {
         .collect();
     for h in handles {
         assert!(h.join().expect("thread"));
+    }
+}
+
+/// Who holds which permission on the installation under the default policy.
+#[test]
+fn default_policy_permissions() {
+    use brevet_policy::{Permission, PermissionQuery, ServiceContext};
+    let engine = Engine::new(DEFAULT_POLICY).expect("valid");
+    let context = ServiceContext::default();
+    let holds = |groups: &[&str], p: Permission| {
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let q = PermissionQuery {
+            user: "someone",
+            groups: &groups,
+            kind: PrincipalKind::Human,
+            permission: p,
+            context: &context,
+        };
+        let d = engine.permits(&q);
+        assert!(d.errors.is_empty(), "{d:?}");
+        d.allowed
+    };
+    for p in Permission::ALL {
+        let own = p == Permission::ReadOwn;
+        assert_eq!(holds(&[], p), own, "no group, {p:?}");
+        assert_eq!(holds(&["operators"], p), own, "operator, {p:?}");
+        assert_eq!(
+            holds(&["approvers", "breakglass"], p),
+            own,
+            "approver, {p:?}"
+        );
+        assert!(holds(&["admins"], p), "admin, {p:?}");
+        assert_eq!(
+            holds(&["auditors"], p),
+            !p.is_administration(),
+            "auditor, {p:?}"
+        );
     }
 }

@@ -13,10 +13,10 @@ use common::Case;
 fn decision_latency() {
     let extra = r#"
 @id("forbid-prod-weekend")
-forbid (principal, action, resource)
+forbid (principal, action in Action::"elevation", resource)
 when { resource.hasTag("env") && resource.getTag("env") == "prod" &&
        (context.weekday == "sat" || context.weekday == "sun") };
-@id("forbid-long") forbid (principal, action, resource) when { context.duration_seconds > 7200 };
+@id("forbid-long") forbid (principal, action in Action::"elevation", resource) when { context.duration_seconds > 7200 };
 "#;
     let engine = Engine::new(&format!("{DEFAULT_POLICY}\n{extra}")).expect("valid");
     let mut case = Case::new(

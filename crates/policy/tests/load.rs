@@ -8,7 +8,7 @@ fn check_counts_policies() {
     let cases = [
         ("", 0),
         ("// only a comment\n", 0),
-        (DEFAULT_POLICY, 3),
+        (DEFAULT_POLICY, 6),
         ("permit (principal, action, resource);", 1),
         (
             r#"@id("a") permit (principal, action, resource);
@@ -130,5 +130,5 @@ fn default_policy_examples_are_valid() {
         .collect();
     assert_eq!(check(&examples), Ok(4), "{examples}");
     let combined = format!("{DEFAULT_POLICY}\n{examples}");
-    assert_eq!(check(&combined), Ok(7));
+    assert_eq!(check(&combined), Ok(10));
 }
