@@ -164,8 +164,8 @@ fn the_whole_cycle_through_the_binaries() {
     assert!(lines.iter().any(|e| e["kind"] == "grant.completed"));
 
     let policy = Path::new(init["ca_file"].as_str().unwrap()).with_file_name("policy.cedar");
-    assert_eq!(alice.json(&["findings"]), serde_json::json!([]));
-    let none = alice.run(&["findings", "--device", "web-01"], None);
+    assert_eq!(admin.json(&["findings"]), serde_json::json!([]));
+    let none = admin.run(&["findings", "--device", "web-01"], None);
     assert_eq!(String::from_utf8(none.stdout).unwrap(), "no findings\n");
 
     let checked = admin.json(&["policy", "check", policy.to_str().unwrap()]);
@@ -199,7 +199,7 @@ fn the_whole_cycle_through_the_binaries() {
     );
     alice.fails(
         &["notify", "add", "--webhook", "https://hooks.example.com/x"],
-        "admins",
+        "manage_notifications",
     );
     let hook = admin.json(&[
         "notify",

@@ -14,7 +14,6 @@ use serde_json::json;
 
 use crate::Error;
 use crate::app::App;
-use crate::init::ADMINS_GROUP;
 
 /// The authenticated person behind an API call.
 #[derive(Debug, Clone)]
@@ -25,23 +24,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.user.groups.iter().any(|g| g == ADMINS_GROUP)
-    }
-
     pub fn name(&self) -> &str {
         &self.user.name
-    }
-
-    pub fn require_admin(&self) -> Result<(), Error> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "`{}` is not in the `{ADMINS_GROUP}` group",
-                self.user.name
-            )))
-        }
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn set_enabled(
     name: &str,
     enabled: bool,
 ) -> Result<DeviceView, Error> {
-    caller.require_admin()?;
+    crate::authz::require(app, caller, brevet_policy::Permission::ManageDevices)?;
     let name = validate::device_name(name)?;
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;

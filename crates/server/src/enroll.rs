@@ -38,7 +38,7 @@ pub async fn create_enroll_token(
     caller: &Caller,
     name: &str,
 ) -> Result<EnrollToken, Error> {
-    caller.require_admin()?;
+    crate::authz::require(app, caller, brevet_policy::Permission::ManageDevices)?;
     issue_token(&app.store, app.clock.now(), name, caller.name()).await
 }
 

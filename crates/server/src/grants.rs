@@ -1,6 +1,6 @@
 //! Grants: signing them when a request is approved, and ending them (revoke, done, expiry).
 
-use brevet_policy::Action;
+use brevet_policy::Permission;
 use brevet_proto::api::{GrantState, GrantView, RequestView};
 use brevet_proto::grant::{GrantDoc, GrantKind};
 use brevet_proto::timefmt::rfc3339;
@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::Error;
 use crate::app::App;
 use crate::auth::Caller;
+use crate::authz;
 use crate::config::RoleConfig;
-use crate::decide::{Facts, decide};
 
 /// Signs and stores the grant for an approved request, inside the approving transaction.
 /// The window starts now, or at the requested start if that is later. Returns the grant id.
@@ -85,6 +85,9 @@ pub async fn end(
 ) -> Result<GrantView, Error> {
     validate::id("grant id", id)?;
     let grant = fetch(app, id).await?;
+    if grant.user != caller.name() && !authz::sees_grant(app, caller, &grant).await? {
+        return Err(not_found(id));
+    }
     match to {
         GrantState::Completed if grant.user != caller.name() => {
             return Err(Error::Forbidden(format!(
@@ -92,7 +95,7 @@ pub async fn end(
                 grant.user
             )));
         }
-        GrantState::Revoked if grant.user != caller.name() && !caller.is_admin() => {
+        GrantState::Revoked if grant.user != caller.name() => {
             may_revoke(app, caller, &grant).await?;
         }
         _ => {}
@@ -126,19 +129,12 @@ pub async fn end(
     fetch(app, id).await
 }
 
+/// Others than the holder may revoke a grant with `manage_requests`, or when they could approve
+/// its request.
 async fn may_revoke(app: &App, caller: &Caller, grant: &GrantView) -> Result<(), Error> {
-    let device =
-        app.store.device(&grant.device).await?.ok_or_else(|| {
-            Error::NotFound(format!("device `{}` no longer exists", grant.device))
-        })?;
-    let facts = Facts {
-        device: &device,
-        role: &grant.role,
-        duration_seconds: 0,
-        ticket: grant.ticket.as_deref(),
-        mfa_age_seconds: caller.session.mfa_at.map(|t| app.clock.now() - t),
-    };
-    if decide(app, &caller.user, Action::Approve, &facts).allowed {
+    if authz::holds(app, caller, Permission::ManageRequests)
+        || authz::approves_grant(app, caller, grant).await?
+    {
         Ok(())
     } else {
         Err(Error::Forbidden(format!(

@@ -13,6 +13,7 @@ pub mod audit_key;
 mod audit_proofs;
 mod audit_tail;
 mod auth;
+mod authz;
 mod breakglass;
 pub mod clock;
 pub mod config;

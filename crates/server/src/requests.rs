@@ -4,7 +4,7 @@
 //! approval creates the signed grant in that same transaction. Row locks (PostgreSQL) or the
 //! single writer (SQLite) make concurrent approvals of one request yield exactly one grant.
 
-use brevet_policy::Action;
+use brevet_policy::{Action, Permission};
 use brevet_proto::api::{ApproveBody, CreateRequest, DenyBody, RequestState, RequestView};
 use brevet_proto::grant::GrantKind;
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::Error;
 use crate::app::App;
 use crate::auth::{Caller, step_up};
+use crate::authz;
 use crate::config::{RoleConfig, TicketRule};
 use crate::decide::{Facts, decide, view};
 use crate::grants::issue_grant;
@@ -171,8 +172,8 @@ pub async fn approve(
     body: ApproveBody,
 ) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
+    let req = fetch_for(app, caller, id).await?;
     let mfa_age = step_up(app, caller, body.totp.as_deref(), "approving").await?;
-    let req = fetch(app, id).await?;
     check_approver(app, caller, &req, mfa_age, "approve").await?;
     let role = role(app, &req.role)?;
     let now = app.clock.now();
@@ -251,8 +252,8 @@ pub async fn deny(
 ) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
     let reason = validate::reason(&body.reason)?.to_owned();
+    let req = fetch_for(app, caller, id).await?;
     let mfa_age = step_up(app, caller, body.totp.as_deref(), "denying").await?;
-    let req = fetch(app, id).await?;
     check_approver(app, caller, &req, mfa_age, "deny").await?;
     let now = app.clock.now();
     let (mut tx, req) = lock_pending(app, id, now).await?;
@@ -280,9 +281,12 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<RequestView,
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
     let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
-    if req.user != caller.name() && !caller.is_admin() {
+    if req.user != caller.name() && !authz::holds(app, caller, Permission::ManageRequests) {
+        if !authz::sees_request(app, caller, &req).await? {
+            return Err(not_found(id));
+        }
         return Err(Error::Forbidden(format!(
-            "only `{}` or an admin may cancel request `{id}`",
+            "only `{}` or someone allowed `manage_requests` may cancel request `{id}`",
             req.user
         )));
     }
@@ -324,6 +328,16 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
 pub async fn fetch(app: &App, id: &str) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
     app.store.request(id).await?.ok_or_else(|| not_found(id))
+}
+
+/// A request as `caller` may see it: one they may not see is not found.
+pub async fn fetch_for(app: &App, caller: &Caller, id: &str) -> Result<RequestView, Error> {
+    let req = fetch(app, id).await?;
+    if authz::sees_request(app, caller, &req).await? {
+        Ok(req)
+    } else {
+        Err(not_found(id))
+    }
 }
 
 /// Approves request `id`, just inserted in `tx` as pending, with no approver (auto-approval or

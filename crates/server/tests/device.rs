@@ -420,13 +420,15 @@ both_engines!(reports_become_findings, |mut h: Harness| {
     let r = d.report(&report).unwrap();
     assert_eq!((r.findings, r.drift), (2, 1));
 
-    let all = c.alice.findings(None).unwrap();
+    // The fleet's findings are an attack map: an operator may not read them.
+    assert_eq!(api_code(c.alice.findings(None)), "forbidden");
+    let all = c.admin.findings(None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].device, "web-01");
     assert_eq!(all[0].findings, report.findings);
     assert_eq!(all[0].drift, report.drift);
-    assert_eq!(c.alice.findings(Some("web-01")).unwrap().len(), 1);
-    assert!(c.alice.findings(Some("db-01")).unwrap().is_empty());
+    assert_eq!(c.admin.findings(Some("web-01")).unwrap().len(), 1);
+    assert!(c.admin.findings(Some("db-01")).unwrap().is_empty());
     assert_eq!(
         h.anonymous()
             .get_text("/v1/findings")
@@ -443,7 +445,7 @@ both_engines!(reports_become_findings, |mut h: Harness| {
         Severity::High,
     ));
     d.report(&report).unwrap();
-    assert_eq!(c.alice.findings(None).unwrap()[0].findings.len(), 1);
+    assert_eq!(c.admin.findings(None).unwrap()[0].findings.len(), 1);
     assert_eq!(events(&c.admin, "device.report").len(), 2);
     let drift = events(&c.admin, "drift.detected");
     assert_eq!(drift.len(), 2, "{drift:?}");

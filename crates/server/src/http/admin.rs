@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use brevet_policy::Permission;
 use brevet_proto::api::{AddDevice, AddUser, DeviceView, GroupChange, UserCreated, UserView};
 use brevet_proto::timefmt::rfc3339;
 use brevet_proto::validate;
@@ -13,14 +14,14 @@ use serde_json::json;
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
-use crate::{Error, devices, init};
+use crate::{Error, authz, devices, init};
 
 pub async fn add_user(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<AddUser>,
 ) -> Result<(StatusCode, Json<UserCreated>), Error> {
-    caller.require_admin()?;
+    authz::require(&app, &caller, Permission::ManagePeople)?;
     let created = init::create_user(
         &app.store,
         &*app.clock,
@@ -37,7 +38,7 @@ pub async fn users(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Vec<UserView>>, Error> {
-    caller.require_admin()?;
+    authz::require(&app, &caller, Permission::ReadUsers)?;
     Ok(Json(
         app.store.users().await?.iter().map(user_view).collect(),
     ))
@@ -65,7 +66,7 @@ async fn set_enabled(
     name: &str,
     enabled: bool,
 ) -> Result<Json<UserView>, Error> {
-    caller.require_admin()?;
+    authz::require(app, caller, Permission::ManagePeople)?;
     validate::user_name(name)?;
     if !enabled && name == caller.name() {
         return Err(Error::Invalid("you cannot disable your own account".into()));
@@ -115,7 +116,7 @@ async fn change_group(
     group: &str,
     add: bool,
 ) -> Result<Json<UserView>, Error> {
-    caller.require_admin()?;
+    authz::require(app, caller, Permission::ManagePeople)?;
     validate::user_name(name)?;
     validate::group_name(group)?;
     let now = app.clock.now();
@@ -164,7 +165,7 @@ pub async fn add_device(
     caller: Caller,
     Body(body): Body<AddDevice>,
 ) -> Result<(StatusCode, Json<DeviceView>), Error> {
-    caller.require_admin()?;
+    authz::require(&app, &caller, Permission::ManageDevices)?;
     let name = validate::device_name(&body.name)?;
     for (k, v) in &body.tags {
         validate::tag(&format!("{k}={v}"))?;
@@ -205,9 +206,10 @@ pub async fn add_device(
 
 pub async fn devices(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<Vec<DeviceView>>, Error> {
-    Ok(Json(app.store.devices().await?))
+    let all = app.store.devices().await?;
+    Ok(Json(authz::visible_devices(&app, &caller, all)))
 }
 
 pub async fn enable_device(

@@ -1,14 +1,16 @@
 //! `/v1/audit`: the hash-chained audit log in order, searched, its signed checkpoints, and
 //! Merkle proofs (`docs/audit.md`).
 //!
-//! Members of `admins`, `auditors` and `approvers` read everything. Anyone else may read the
-//! events of one of their own grants (`?grant=ID`), which is what `brevet grant show` asks for.
+//! Reading the trail needs `read_audit` (admins and auditors under the default policy). Anyone
+//! who may see a grant (its holder, an approver of its role and device) may read its story
+//! (`?grant=ID`), which is what `brevet grant show` asks for.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use brevet_audit::{Checkpoint, ConsistencyProof, InclusionProof};
+use brevet_policy::Permission;
 use brevet_proto::api::AuditEventView;
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use brevet_proto::validate;
@@ -17,11 +19,8 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::app::App;
-use crate::audit_proofs;
 use crate::auth::Caller;
-
-/// Who may read the whole trail.
-const READERS: [&str; 3] = ["admins", "auditors", "approvers"];
+use crate::{audit_proofs, authz};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,18 +66,18 @@ pub async fn list(
         f.terms
             .push(vec![format!("ticket:{}", validate::ticket(ticket)?)]);
     }
-    let mut own_grant = false;
+    let mut story_visible = false;
     if let Some(grant) = &q.grant {
         let id = validate::id("grant id", grant)?;
         let mut group = vec![format!("grant:{id}")];
         if let Some(g) = app.store.grant(id).await? {
-            own_grant = g.user == caller.name();
+            story_visible = authz::sees_grant(&app, &caller, &g).await?;
             group.push(format!("request:{}", g.request_id));
         }
         f.terms.push(group);
     }
-    if !own_grant {
-        require_reader(&caller)?;
+    if !story_visible {
+        require_reader(&app, &caller)?;
     }
     let events = app.store.audit_search(&f).await?;
     Ok(Json(events.into_iter().map(AuditEventView::from).collect()))
@@ -89,7 +88,7 @@ pub async fn checkpoint(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Checkpoint>, Error> {
-    require_reader(&caller)?;
+    require_reader(&app, &caller)?;
     match app.store.latest_checkpoint().await? {
         Some(stored) => Ok(Json(stored.checkpoint)),
         None => Err(Error::NotFound(
@@ -111,7 +110,7 @@ pub async fn inclusion(
     caller: Caller,
     Query(q): Query<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, Error> {
-    require_reader(&caller)?;
+    require_reader(&app, &caller)?;
     Ok(Json(audit_proofs::inclusion(&app, q.seq, q.size).await?))
 }
 
@@ -128,24 +127,12 @@ pub async fn consistency(
     caller: Caller,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, Error> {
-    require_reader(&caller)?;
+    require_reader(&app, &caller)?;
     Ok(Json(audit_proofs::consistency(&app, q.from, q.to).await?))
 }
 
-fn require_reader(caller: &Caller) -> Result<(), Error> {
-    if caller
-        .user
-        .groups
-        .iter()
-        .any(|g| READERS.contains(&g.as_str()))
-    {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "reading the audit trail needs membership of one of: {}",
-            READERS.join(", ")
-        )))
-    }
+fn require_reader(app: &App, caller: &Caller) -> Result<(), Error> {
+    authz::require(app, caller, Permission::ReadAudit)
 }
 
 /// An event kind: dotted lower-case words such as `grant.used`.

@@ -75,8 +75,9 @@ pub struct FindingsQuery {
 
 pub async fn findings(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
     Params(q): Params<FindingsQuery>,
 ) -> Result<Json<Vec<DeviceFindings>>, Error> {
+    crate::authz::require(&app, &caller, brevet_policy::Permission::ReadFindings)?;
     Ok(Json(reports::findings(&app, q.device.as_deref()).await?))
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use brevet_policy::Permission;
 use brevet_proto::api::{GrantState, GrantView, ReasonBody};
 use brevet_proto::validate;
 use brevet_store::GrantFilter;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
-use crate::{Error, grants};
+use crate::{Error, authz, grants};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,9 +26,11 @@ pub struct ListQuery {
 
 pub async fn list(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<GrantView>>, Error> {
+    let want = q.limit.unwrap_or(200).clamp(1, 1000);
+    let all = authz::holds(&app, &caller, Permission::ReadGrants);
     let filter = GrantFilter {
         live: q.active.unwrap_or(false),
         device: q.device.as_deref().map(validate::device_name).transpose()?,
@@ -37,17 +40,25 @@ pub async fn list(
             .map(validate::user_name)
             .transpose()?
             .map(str::to_owned),
-        limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
+        // Scoped readers see a subset of what is read: read the most, keep what they may see.
+        limit: Some(if all { want } else { 1000 }),
     };
-    Ok(Json(app.store.grants(&filter).await?))
+    let mut visible =
+        authz::visible_grants(&app, &caller, app.store.grants(&filter).await?).await?;
+    visible.truncate(usize::try_from(want).unwrap_or(1000));
+    Ok(Json(visible))
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<GrantView>, Error> {
-    Ok(Json(grants::fetch(&app, &id).await?))
+    let grant = grants::fetch(&app, &id).await?;
+    if !authz::sees_grant(&app, &caller, &grant).await? {
+        return Err(Error::NotFound(format!("no grant `{id}`")));
+    }
+    Ok(Json(grant))
 }
 
 pub async fn revoke(

@@ -11,6 +11,7 @@ use brevet_proto::timefmt::rfc3339;
 
 use crate::Error;
 use crate::app::App;
+use crate::auth::Caller;
 
 pub async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
     Json(ServerInfo {
@@ -28,7 +29,11 @@ pub async fn openapi() -> impl IntoResponse {
     )
 }
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, Error> {
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<impl IntoResponse, Error> {
+    crate::authz::require(&app, &caller, brevet_policy::Permission::ReadMetrics)?;
     let active = app.store.live_grant_count().await?;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use brevet_policy::Permission;
 use brevet_proto::api::{
     ApproveBody, BreakglassBody, CreateRequest, DenyBody, RequestState, RequestView,
 };
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
-use crate::{Error, requests};
+use crate::{Error, authz, requests};
 
 pub async fn create(
     State(app): State<Arc<App>>,
@@ -37,7 +38,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<RequestView>>, Error> {
     let state = q
@@ -53,20 +54,26 @@ pub async fn list(
         .map(brevet_proto::validate::user_name)
         .transpose()?
         .map(str::to_owned);
+    let want = q.limit.unwrap_or(200).clamp(1, 1000);
+    let all = authz::holds(&app, &caller, Permission::ReadRequests);
     let filter = RequestFilter {
         state,
         user,
-        limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
+        // Scoped readers see a subset of what is read: read the most, keep what they may see.
+        limit: Some(if all { want } else { 1000 }),
     };
-    Ok(Json(app.store.requests(&filter).await?))
+    let found = app.store.requests(&filter).await?;
+    let mut visible = authz::visible_requests(&app, &caller, found).await?;
+    visible.truncate(usize::try_from(want).unwrap_or(1000));
+    Ok(Json(visible))
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RequestView>, Error> {
-    Ok(Json(requests::fetch(&app, &id).await?))
+    Ok(Json(requests::fetch_for(&app, &caller, &id).await?))
 }
 
 pub async fn approve(

@@ -32,7 +32,7 @@ pub(crate) fn secret_label(id: &str) -> String {
 }
 
 pub async fn add(app: &App, caller: &Caller, body: AddWebhook) -> Result<WebhookView, Error> {
-    caller.require_admin()?;
+    crate::authz::require(app, caller, brevet_policy::Permission::ManageNotifications)?;
     let url = validate::webhook_url(&body.url)?;
     if let Some(s) = &body.secret {
         check_secret(s)?;
@@ -66,12 +66,12 @@ pub async fn add(app: &App, caller: &Caller, body: AddWebhook) -> Result<Webhook
 }
 
 pub async fn list(app: &App, caller: &Caller) -> Result<Vec<WebhookView>, Error> {
-    caller.require_admin()?;
+    crate::authz::require(app, caller, brevet_policy::Permission::ManageNotifications)?;
     Ok(app.store.webhooks().await?.iter().map(view).collect())
 }
 
 pub async fn remove(app: &App, caller: &Caller, id: &str) -> Result<WebhookView, Error> {
-    caller.require_admin()?;
+    crate::authz::require(app, caller, brevet_policy::Permission::ManageNotifications)?;
     validate::id("webhook id", id)?;
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
