@@ -41,3 +41,4 @@ pub mod totp_key;
 mod webhooks;
 
 pub use error::Error;
+pub use http::ROUTES;

@@ -21,49 +21,66 @@ use axum::routing::{delete, get, post};
 
 use crate::app::App;
 
+/// Declares the route table once: [`ROUTES`] lists it (the authorization matrix test walks it,
+/// so a route without an expectation fails that test) and [`router`] serves it.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every route served, as `(method, path)`.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn table(router: Router<Arc<App>>) -> Router<Arc<App>> {
+            router $(.route($path, $method($handler)))*
+        }
+    };
+}
+
+routes! {
+    get "/v1/info" => meta::info;
+    get "/v1/openapi.json" => meta::openapi;
+    get "/metrics" => meta::metrics;
+    post "/v1/login" => sessions::login;
+    post "/v1/logout" => sessions::logout;
+    get "/v1/whoami" => sessions::whoami;
+    post "/v1/requests" => requests::create;
+    get "/v1/requests" => requests::list;
+    get "/v1/requests/{id}" => requests::show;
+    post "/v1/requests/{id}/approve" => requests::approve;
+    post "/v1/requests/{id}/deny" => requests::deny;
+    post "/v1/requests/{id}/cancel" => requests::cancel;
+    post "/v1/breakglass" => requests::breakglass;
+    get "/v1/grants" => grants::list;
+    get "/v1/grants/{id}" => grants::show;
+    post "/v1/grants/{id}/revoke" => grants::revoke;
+    post "/v1/grants/{id}/done" => grants::done;
+    post "/v1/users" => admin::add_user;
+    get "/v1/users" => admin::users;
+    post "/v1/users/{name}/enable" => admin::enable_user;
+    post "/v1/users/{name}/disable" => admin::disable_user;
+    post "/v1/users/{name}/groups" => admin::add_group;
+    delete "/v1/users/{name}/groups/{group}" => admin::remove_group;
+    post "/v1/devices" => admin::add_device;
+    get "/v1/devices" => admin::devices;
+    post "/v1/devices/{name}/enable" => admin::enable_device;
+    post "/v1/devices/{name}/disable" => admin::disable_device;
+    post "/v1/devices/{name}/enroll-token" => enroll::token;
+    post "/v1/enroll" => enroll::enroll;
+    get "/v1/device/grants" => device::grants;
+    post "/v1/device/acks" => device::acks;
+    post "/v1/device/events" => device::events;
+    post "/v1/device/renew" => device::renew;
+    post "/v1/device/report" => device::report;
+    get "/v1/findings" => device::findings;
+    post "/v1/notify/webhooks" => notify::add;
+    get "/v1/notify/webhooks" => notify::list;
+    delete "/v1/notify/webhooks/{id}" => notify::remove;
+    get "/v1/audit" => audit::list;
+    get "/v1/audit/checkpoint" => audit::checkpoint;
+    get "/v1/audit/proof/inclusion" => audit::inclusion;
+    get "/v1/audit/proof/consistency" => audit::consistency;
+}
+
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/info", get(meta::info))
-        .route("/v1/openapi.json", get(meta::openapi))
-        .route("/metrics", get(meta::metrics))
-        .route("/v1/login", post(sessions::login))
-        .route("/v1/logout", post(sessions::logout))
-        .route("/v1/whoami", get(sessions::whoami))
-        .route("/v1/requests", post(requests::create).get(requests::list))
-        .route("/v1/requests/{id}", get(requests::show))
-        .route("/v1/requests/{id}/approve", post(requests::approve))
-        .route("/v1/requests/{id}/deny", post(requests::deny))
-        .route("/v1/requests/{id}/cancel", post(requests::cancel))
-        .route("/v1/breakglass", post(requests::breakglass))
-        .route("/v1/grants", get(grants::list))
-        .route("/v1/grants/{id}", get(grants::show))
-        .route("/v1/grants/{id}/revoke", post(grants::revoke))
-        .route("/v1/grants/{id}/done", post(grants::done))
-        .route("/v1/users", post(admin::add_user).get(admin::users))
-        .route("/v1/users/{name}/enable", post(admin::enable_user))
-        .route("/v1/users/{name}/disable", post(admin::disable_user))
-        .route("/v1/users/{name}/groups", post(admin::add_group))
-        .route(
-            "/v1/users/{name}/groups/{group}",
-            delete(admin::remove_group),
-        )
-        .route("/v1/devices", post(admin::add_device).get(admin::devices))
-        .route("/v1/devices/{name}/enable", post(admin::enable_device))
-        .route("/v1/devices/{name}/disable", post(admin::disable_device))
-        .route("/v1/devices/{name}/enroll-token", post(enroll::token))
-        .route("/v1/enroll", post(enroll::enroll))
-        .route("/v1/device/grants", get(device::grants))
-        .route("/v1/device/acks", post(device::acks))
-        .route("/v1/device/events", post(device::events))
-        .route("/v1/device/renew", post(device::renew))
-        .route("/v1/device/report", post(device::report))
-        .route("/v1/findings", get(device::findings))
-        .route("/v1/notify/webhooks", post(notify::add).get(notify::list))
-        .route("/v1/notify/webhooks/{id}", delete(notify::remove))
-        .route("/v1/audit", get(audit::list))
-        .route("/v1/audit/checkpoint", get(audit::checkpoint))
-        .route("/v1/audit/proof/inclusion", get(audit::inclusion))
-        .route("/v1/audit/proof/consistency", get(audit::consistency))
+    table(Router::new())
         .fallback(meta::not_found)
         .with_state(app)
 }

@@ -153,6 +153,40 @@ impl TestDevice {
         self.post("/v1/device/events", &events)
     }
 
+    /// Any call on this device's connection (with its client certificate, if enrolled), with an
+    /// optional bearer token and JSON body: the status and the body text.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        // A fresh connection per call: a refusal sent before the body was read may close the
+        // connection under a pooled request.
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Connection", "close");
+        if let Some(t) = bearer {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = match body {
+            Some(b) => {
+                let req = req
+                    .header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .expect("request");
+                self.agent.run(req)
+            }
+            None => self.agent.run(req.body(()).expect("request")),
+        };
+        let mut resp = resp.expect("transport");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    }
+
     fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, DevError> {
         let resp = self
             .agent

@@ -294,6 +294,15 @@ impl Harness {
         Client::new(&self.url, &self.ca_pem, None).expect("client")
     }
 
+    /// A new session of `user`: its bearer token.
+    pub fn session(&mut self, user: &str) -> String {
+        let code = self.fresh_code(user);
+        self.anonymous()
+            .login(user, &self.passwords[user].clone(), &code)
+            .unwrap_or_else(|e| panic!("login {user}: {e}"))
+            .token
+    }
+
     pub fn login(&mut self, user: &str) -> Client {
         let code = self.fresh_code(user);
         let c = self.anonymous();
