@@ -96,7 +96,11 @@ impl Server {
         let ca_pem = std::fs::read_to_string(&ca_file)
             .map_err(|e| format!("cannot read the CA file `{ca_file}`: {e}"))?;
         let admin = match postgres_url {
-            None => Credentials::new("admin", &field("admin_password")?, &field("totp_uri")?)?,
+            None => Credentials::new(
+                brevet_server::init::ADMIN,
+                &field("admin_password")?,
+                &field("totp_uri")?,
+            )?,
             Some(url) => admin_in_postgres(url, &data)?,
         };
         let log = dir.path().join("brevetd.log");

@@ -68,6 +68,10 @@ pub enum Command {
     /// Register, list, enroll, disable and enable devices (admin)
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Changes that give power (approve, break-glass, administration): a second
+    /// administrator confirms or rejects them
+    #[command(subcommand)]
+    Privilege(PrivilegeCommand),
     /// Ask for a role on a device
     Request(RequestArgs),
     /// List requests
@@ -216,6 +220,28 @@ pub enum UserCommand {
     Disable { name: String },
     /// Let a disabled user sign in again (also lifts a lock after failed logins)
     Enable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivilegeCommand {
+    /// List changes (all, or in one state: pending, unconfirmed, confirmed, rejected)
+    List {
+        #[arg(long, value_parser = ["pending", "unconfirmed", "confirmed", "rejected"])]
+        state: Option<String>,
+    },
+    /// Confirm a change someone else asked for (needs a fresh second factor)
+    Confirm {
+        id: String,
+        /// A current TOTP code (step-up; needed when the last one is older than 5 minutes)
+        #[arg(long)]
+        totp: Option<String>,
+    },
+    /// Refuse a change; one already in effect (unconfirmed) is taken back
+    Reject {
+        id: String,
+        #[arg(long, allow_hyphen_values = true)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,7 @@ use brevet_proto::api::{
     DeviceView, ErrorBody, GrantView, GroupChange, LoginRequest, LoginResponse, ReasonBody,
     RequestView, ServerInfo, UserCreated, UserView, Whoami,
 };
-use brevet_proto::api::{AddWebhook, WebhookView};
+use brevet_proto::api::{AddWebhook, ConfirmBody, PrivilegeView, WebhookView};
 use brevet_proto::validate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -229,6 +229,32 @@ impl Client {
         let path = format!("/v1/users/{name}/groups/{group}");
         let resp = self.send(&path, self.agent.delete(self.url(&path)), |rb| rb.call())?;
         self.decode(&path, resp)
+    }
+
+    /// Changes that give power (two-person rule), in `state` or all.
+    pub fn privileges(&self, state: Option<&str>) -> Result<Vec<PrivilegeView>, Error> {
+        match state {
+            Some(s) => self.get("/v1/privileges", &[("state", s)]),
+            None => self.get("/v1/privileges", &[]),
+        }
+    }
+
+    /// A second administrator confirms change `id` (with a fresh TOTP code, or a recent login).
+    pub fn confirm_privilege(&self, id: &str, totp: Option<&str>) -> Result<PrivilegeView, Error> {
+        let id = validate::id("privilege change id", id)?;
+        let body = ConfirmBody {
+            totp: totp.map(str::to_owned),
+        };
+        self.post(&format!("/v1/privileges/{id}/confirm"), &body)
+    }
+
+    /// Refuses change `id`; an unconfirmed one is taken back.
+    pub fn reject_privilege(&self, id: &str, reason: &str) -> Result<PrivilegeView, Error> {
+        let id = validate::id("privilege change id", id)?;
+        let body = ReasonBody {
+            reason: reason.to_owned(),
+        };
+        self.post(&format!("/v1/privileges/{id}/reject"), &body)
     }
 
     pub fn add_device(&self, body: &AddDevice) -> Result<DeviceView, Error> {

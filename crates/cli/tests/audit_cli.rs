@@ -85,7 +85,7 @@ fn a_witness_checkpoint_and_an_offline_verify() {
     let password = init["admin_password"].as_str().unwrap();
     eventually("login", || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_brevet"))
-            .args(["login", "--user", "admin", "--password-stdin"])
+            .args(["login", "--user", "brevet-admin", "--password-stdin"])
             .args(["--totp", code["code"].as_str().unwrap()])
             .env("BREVET_SERVER", init["server_url"].as_str().unwrap())
             .env("BREVET_CA", init["ca_file"].as_str().unwrap())

@@ -13,13 +13,13 @@ use common::{Person, keys, start};
 fn the_whole_cycle_through_the_binaries() {
     let server = start();
     let init = server.init.clone();
-    let admin = Person::new(&server, "admin");
+    let admin = Person::new(&server, "brevet-admin");
     admin.login(
-        "admin",
+        "brevet-admin",
         init["admin_password"].as_str().unwrap(),
         init["totp_uri"].as_str().unwrap(),
     );
-    assert_eq!(admin.json(&["whoami"])["user"], "admin");
+    assert_eq!(admin.json(&["whoami"])["user"], "brevet-admin");
 
     let alice_u = admin.json(&["user", "add", "alice", "--group", "operators"]);
     keys(&alice_u, &["name", "password", "totp_uri"]);

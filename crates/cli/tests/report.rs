@@ -10,9 +10,9 @@ use common::{Person, start};
 fn a_report_counts_an_approved_request_and_writes_html() {
     let server = start();
     let init = server.init.clone();
-    let admin = Person::new(&server, "admin");
+    let admin = Person::new(&server, "brevet-admin");
     admin.login(
-        "admin",
+        "brevet-admin",
         init["admin_password"].as_str().unwrap(),
         init["totp_uri"].as_str().unwrap(),
     );
@@ -69,6 +69,11 @@ fn a_report_counts_an_approved_request_and_writes_html() {
     assert_eq!(r["breakglass"], serde_json::json!([]));
     assert_eq!(r["findings"]["devices_reporting"], 0, "{r}");
     assert!(r["since"].is_string() && r["until"].is_string(), "{r}");
+    // Bob's approver right came from the only administrator: in effect, listed until a second
+    // administrator confirms it.
+    assert_eq!(r["open_privileges"][0]["user"], "bob", "{r}");
+    assert_eq!(r["open_privileges"][0]["state"], "unconfirmed", "{r}");
+    assert_eq!(bob_u["privileges"][0]["state"], "unconfirmed", "{bob_u}");
 
     // A grant still in force belongs to every period up to now.
     let later = admin.json(&["report", "--since", r["until"].as_str().unwrap()]);
@@ -77,6 +82,10 @@ fn a_report_counts_an_approved_request_and_writes_html() {
     let text = admin.ok(&["report"]);
     assert!(text.starts_with("compliance report "), "{text}");
     assert!(text.contains("requests: 1"), "{text}");
+    assert!(
+        text.contains("privilege changes without a second administrator: 1"),
+        "{text}"
+    );
 
     let html = server.dir.path().join("report.html");
     let printed = admin.ok(&["report", "--html", html.to_str().unwrap()]);

@@ -219,7 +219,12 @@ pub struct UserCreated {
     pub name: String,
     pub password: String,
     pub totp_uri: String,
+    /// The groups in effect now.
     pub groups: Vec<String>,
+    /// Privilege changes this creation made: `pending` ones wait for a second administrator
+    /// (`brevet privilege confirm ID`), `unconfirmed` ones are in effect but still need one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PrivilegeView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +233,40 @@ pub struct UserView {
     pub groups: Vec<String>,
     pub enabled: bool,
     pub created_at: String,
+    /// Open privilege changes for this person (pending or unconfirmed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PrivilegeView>,
+}
+
+/// A change that gives a person power (approve, break-glass, administration), under the
+/// two-person rule: `pending` (waits for a second administrator, no effect yet), `unconfirmed`
+/// (in effect on a single-administrator installation, still needs a second administrator),
+/// `confirmed` or `rejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivilegeView {
+    pub id: String,
+    pub user: String,
+    /// The group joined; absent when the policy names the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/privileges/{id}/confirm`: a second administrator confirms, with a fresh second
+/// factor.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -140,6 +140,10 @@ fn mapping(kind: &str, data: &Value) -> Mapping {
             m(USER_ACCESS, OTHER, None, Some(Success), INFORMATIONAL)
         }
         "breakglass.refused" => m(USER_ACCESS, OTHER, None, Some(Failure), MEDIUM),
+        // The two-person rule: power asked for, confirmed by a second administrator, refused.
+        "privilege.requested" => m(USER_ACCESS, 1, ASSIGN, None, LOW),
+        "privilege.confirmed" => m(USER_ACCESS, 1, ASSIGN, Some(Success), LOW),
+        "privilege.rejected" => m(USER_ACCESS, 2, REVOKE, Some(Success), LOW),
         "request.denied" | "request.expired" => {
             m(USER_ACCESS, OTHER, None, Some(Failure), INFORMATIONAL)
         }

@@ -368,7 +368,9 @@ pub fn id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, Error> {
     }
 }
 
+mod reserved;
 mod webhook;
+pub use reserved::{new_device_name, new_person_name, reserved};
 pub use webhook::{MAX_WEBHOOK_URL, WebhookUrl, webhook_url};
 
 #[cfg(test)]

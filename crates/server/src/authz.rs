@@ -18,6 +18,7 @@
 use brevet_policy::{Action, Permission, PermissionQuery, PrincipalKind, ServiceContext};
 use brevet_proto::api::{DeviceView, GrantView, RequestView};
 use brevet_proto::timefmt::hour_and_weekday;
+use brevet_store::UserRecord;
 
 use crate::Error;
 use crate::app::App;
@@ -27,18 +28,26 @@ use crate::decide::{Facts, decide};
 /// Whether `caller` holds `permission` now.
 pub fn holds(app: &App, caller: &Caller, permission: Permission) -> bool {
     let now = app.clock.now();
-    let (hour_utc, weekday) = hour_and_weekday(now);
+    let mfa_age = caller.session.mfa_at.map(|t| now - t);
+    user_holds(app, &caller.user, permission, mfa_age)
+}
+
+/// Whether the person `user` holds `permission`, with a second factor `mfa_age_seconds` old.
+pub fn user_holds(
+    app: &App,
+    user: &UserRecord,
+    permission: Permission,
+    mfa_age_seconds: Option<i64>,
+) -> bool {
+    let (hour_utc, weekday) = hour_and_weekday(app.clock.now());
     let context = ServiceContext {
-        mfa_age_seconds: caller
-            .session
-            .mfa_at
-            .map_or(brevet_policy::NO_MFA, |t| now - t),
+        mfa_age_seconds: mfa_age_seconds.unwrap_or(brevet_policy::NO_MFA),
         hour_utc,
         weekday: weekday.to_owned(),
     };
     let query = PermissionQuery {
-        user: caller.name(),
-        groups: &caller.user.groups,
+        user: &user.name,
+        groups: &user.groups,
         kind: PrincipalKind::Human,
         permission,
         context: &context,

@@ -6,8 +6,9 @@
 //! long-poll it holds is woken and refused.
 
 use brevet_identity::ca;
-use brevet_proto::api::{DeviceView, GrantState};
+use brevet_proto::api::DeviceView;
 use brevet_proto::validate;
+use brevet_store::Holder;
 use serde_json::json;
 
 use crate::Error;
@@ -119,30 +120,26 @@ pub async fn set_enabled(
         "device.disabled"
     };
     let mut revoked = Vec::new();
+    let mut cancelled = Vec::new();
     if !enabled {
-        // Nothing granted on a device that is shut out stays live. Its agent, refused from now
-        // on, ends what it holds itself when it hears the device is disabled.
-        for g in tx.lock_live_grants_of_device(&name).await? {
-            let reason = "device disabled";
-            if tx
-                .end_grant(&g.id, GrantState::Revoked, now, reason, caller.name())
-                .await?
-            {
-                let data = json!({
-                    "reason": reason, "device": g.device, "user": g.user,
-                    "request_id": g.request_id, "ticket": g.ticket,
-                });
-                tx.audit("grant.revoked", caller.name(), &g.id, data, now)
-                    .await?;
-                revoked.push(g.id);
-            }
-        }
+        // Nothing granted on a device that is shut out stays live, and nothing waiting for it
+        // can be granted later. Its agent, refused from now on, ends what it holds itself when
+        // it hears the device is disabled.
+        let of = Holder::Device(&name);
+        let reason = "device disabled";
+        revoked = crate::grants::revoke_live(&mut tx, of, reason, caller.name(), now)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        cancelled =
+            crate::requests::cancel_pending(&mut tx, of, reason, caller.name(), now).await?;
     }
     tx.audit(
         kind,
         caller.name(),
         &name,
-        json!({ "grants_revoked": revoked }),
+        json!({ "grants_revoked": revoked, "requests_cancelled": cancelled }),
         now,
     )
     .await?;

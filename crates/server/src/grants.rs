@@ -5,7 +5,7 @@ use brevet_proto::api::{GrantState, GrantView, RequestView};
 use brevet_proto::grant::{GrantDoc, GrantKind};
 use brevet_proto::timefmt::rfc3339;
 use brevet_proto::validate;
-use brevet_store::{NewGrant, Tx};
+use brevet_store::{Holder, NewGrant, Tx};
 use serde_json::json;
 
 use crate::Error;
@@ -145,6 +145,33 @@ async fn may_revoke(app: &App, caller: &Caller, grant: &GrantView) -> Result<(),
             grant.device
         )))
     }
+}
+
+/// Revokes every live grant of a person or device inside `tx` (when the person or device is
+/// disabled), each audited as `grant.revoked` with `reason`. Returns the grants revoked with
+/// their devices; the caller wakes those devices after the commit.
+pub async fn revoke_live(
+    tx: &mut Tx,
+    of: Holder<'_>,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut revoked = Vec::new();
+    for g in tx.lock_live_grants(of).await? {
+        if tx
+            .end_grant(&g.id, GrantState::Revoked, now, reason, actor)
+            .await?
+        {
+            let data = json!({
+                "reason": reason, "device": g.device, "user": g.user,
+                "request_id": g.request_id, "ticket": g.ticket,
+            });
+            tx.audit("grant.revoked", actor, &g.id, data, now).await?;
+            revoked.push((g.id, g.device));
+        }
+    }
+    Ok(revoked)
 }
 
 /// Ends grants whose `not_after` has passed. Returns how many.

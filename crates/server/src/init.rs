@@ -27,7 +27,7 @@ pub struct InitOutput {
 }
 
 /// The bootstrap administrator's name.
-pub const ADMIN: &str = "admin";
+pub const ADMIN: &str = "brevet-admin";
 /// Members of this group manage users and devices and may revoke any grant.
 pub const ADMINS_GROUP: &str = "admins";
 
@@ -100,19 +100,15 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
     })
 }
 
-/// Creates a person with a random password and TOTP secret, and records it in the audit trail.
-pub async fn create_user(
-    store: &Store,
-    clock: &dyn Clock,
+/// A new account record with a random password and TOTP secret (sealed), not stored yet:
+/// the record, the password and the TOTP URI, to be shown once.
+pub async fn new_account(
     totp_key: &brevet_identity::seal::SealKey,
+    clock: &dyn Clock,
     name: &str,
     groups: &[String],
-    actor: &str,
-) -> Result<brevet_proto::api::UserCreated, Error> {
-    brevet_proto::validate::user_name(name)?;
-    for g in groups {
-        brevet_proto::validate::group_name(g)?;
-    }
+    enabled: bool,
+) -> Result<(UserRecord, String, String), Error> {
     let pw = password::generate_password();
     let hash = {
         let pw = pw.clone();
@@ -121,7 +117,6 @@ pub async fn create_user(
             .map_err(|e| Error::Internal(e.to_string()))??
     };
     let secret = totp::generate_secret();
-    let now = clock.now();
     let mut groups = groups.to_vec();
     groups.sort();
     groups.dedup();
@@ -130,10 +125,31 @@ pub async fn create_user(
         password_hash: hash,
         totp_secret: totp_key.seal(name, &totp::secret_base32(&secret))?,
         totp_last_step: None,
-        enabled: true,
-        groups: groups.clone(),
-        created_at: now,
+        enabled,
+        groups,
+        created_at: clock.now(),
     };
+    Ok((record, pw, totp::otpauth_uri(&secret, name, "Brevet")))
+}
+
+/// Creates a person with a random password and TOTP secret in `groups`, with no two-person
+/// rule, and records it in the audit trail: the bootstrap administrator of `init`, and tests.
+/// People are otherwise created through `people::create`.
+pub async fn create_user(
+    store: &Store,
+    clock: &dyn Clock,
+    totp_key: &brevet_identity::seal::SealKey,
+    name: &str,
+    groups: &[String],
+    actor: &str,
+) -> Result<brevet_proto::api::UserCreated, Error> {
+    brevet_proto::validate::new_person_name(name)?;
+    for g in groups {
+        brevet_proto::validate::group_name(g)?;
+    }
+    let (record, pw, totp_uri) = new_account(totp_key, clock, name, groups, true).await?;
+    let now = record.created_at;
+    let groups = record.groups.clone();
     let mut tx = store.begin().await?;
     if tx.user(name).await?.is_some() {
         return Err(Error::AlreadyExists(format!(
@@ -153,8 +169,9 @@ pub async fn create_user(
     Ok(brevet_proto::api::UserCreated {
         name: name.to_owned(),
         password: pw,
-        totp_uri: totp::otpauth_uri(&secret, name, "Brevet"),
+        totp_uri,
         groups,
+        privileges: Vec::new(),
     })
 }
 

@@ -31,6 +31,7 @@ mod grants;
 mod http;
 pub mod init;
 mod metrics;
+mod people;
 pub mod quickstart;
 mod replicas;
 mod reports;

@@ -179,6 +179,10 @@ pub async fn approve(
     let now = app.clock.now();
 
     let (mut tx, req) = lock_pending(app, id, now).await?;
+    if let Some(refusal) = still_grantable(app, &mut tx, &req, now).await? {
+        tx.commit().await?;
+        return Err(refusal);
+    }
     if !tx.add_approval(id, caller.name(), now).await? {
         return Err(Error::Conflict(format!(
             "you have already approved request `{id}`"
@@ -195,7 +199,8 @@ pub async fn approve(
         now,
     )
     .await?;
-    let mut approvers: Vec<String> = req.approvals.iter().map(|a| a.approver.clone()).collect();
+    // Earlier approvals count only if their approvers could still give them.
+    let mut approvers = valid_approvers(app, &mut tx, &req).await?;
     approvers.push(caller.name().to_owned());
     let done = approvers.len() >= req.approvals_required as usize;
     if done {
@@ -305,6 +310,90 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<RequestView,
     tx.commit().await?;
     app.metrics.outcome("cancelled");
     fetch(app, id).await
+}
+
+/// Cancels every pending request of a person or device inside `tx` (when the person or device
+/// is disabled), each audited as `request.cancelled` with `reason`. Returns their ids.
+pub(crate) async fn cancel_pending(
+    tx: &mut brevet_store::Tx,
+    of: brevet_store::Holder<'_>,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<Vec<String>, Error> {
+    let mut cancelled = Vec::new();
+    for r in tx.lock_pending_requests(of).await? {
+        if tx
+            .set_request_state(
+                &r.id,
+                RequestState::Pending,
+                RequestState::Cancelled,
+                now,
+                None,
+            )
+            .await?
+        {
+            let data = json!({
+                "reason": reason, "user": r.user, "device": r.device, "ticket": r.ticket,
+            });
+            tx.audit("request.cancelled", actor, &r.id, data, now)
+                .await?;
+            cancelled.push(r.id);
+        }
+    }
+    Ok(cancelled)
+}
+
+/// Asks the `request` policy again about every pending request of `user` (whose groups just
+/// changed, inside `tx`): a request the policy no longer allows is denied (`request.denied`,
+/// actor `policy`). Returns the ids denied.
+pub(crate) async fn reevaluate_pending(
+    app: &App,
+    tx: &mut brevet_store::Tx,
+    user: &brevet_store::UserRecord,
+    now: i64,
+) -> Result<Vec<String>, Error> {
+    let mut denied = Vec::new();
+    for r in tx
+        .lock_pending_requests(brevet_store::Holder::User(&user.name))
+        .await?
+    {
+        let allowed = match app.store.device(&r.device).await? {
+            Some(device) => {
+                let facts = Facts {
+                    device: &device,
+                    role: &r.role,
+                    duration_seconds: r.duration_seconds,
+                    ticket: r.ticket.as_deref(),
+                    mfa_age_seconds: None,
+                };
+                decide(app, user, Action::Request, &facts)
+            }
+            None => continue,
+        };
+        if allowed.allowed {
+            continue;
+        }
+        if tx
+            .set_request_state(
+                &r.id,
+                RequestState::Pending,
+                RequestState::Denied,
+                now,
+                None,
+            )
+            .await?
+        {
+            let data = json!({
+                "decision": view("denied", &allowed), "reevaluated": true,
+                "user": r.user, "device": r.device, "ticket": r.ticket,
+            });
+            tx.audit("request.denied", "policy", &r.id, data, now)
+                .await?;
+            denied.push(r.id);
+        }
+    }
+    Ok(denied)
 }
 
 /// Expires pending requests past their `request_ttl`. Returns how many.
@@ -451,6 +540,105 @@ async fn expire_if_due(
         "request `{}` has expired",
         req.id
     ))))
+}
+
+/// Re-checks, when an approval arrives, what made `req` grantable when it was asked for: its
+/// requester is enabled and the `request` policy still allows it (their groups may have
+/// changed), and its device is enabled. A request that fails is closed inside `tx` (cancelled,
+/// or denied by policy) and the error to give the approver is returned; the caller commits.
+async fn still_grantable(
+    app: &App,
+    tx: &mut brevet_store::Tx,
+    req: &RequestView,
+    now: i64,
+) -> Result<Option<Error>, Error> {
+    let requester = tx.user(&req.user).await?.filter(|u| u.enabled);
+    let device = app.store.device(&req.device).await?.filter(|d| d.enabled);
+    let closed = |what: String| {
+        Error::Conflict(format!(
+            "request `{}` can no longer be granted: {what}",
+            req.id
+        ))
+    };
+    let (Some(requester), Some(device)) = (requester, device) else {
+        let why = if tx.user(&req.user).await?.is_some_and(|u| u.enabled) {
+            format!("device `{}` is disabled", req.device)
+        } else {
+            format!("`{}` is disabled", req.user)
+        };
+        tx.set_request_state(
+            &req.id,
+            RequestState::Pending,
+            RequestState::Cancelled,
+            now,
+            None,
+        )
+        .await?;
+        let data = json!({
+            "reason": why, "user": req.user, "device": req.device, "ticket": req.ticket,
+        });
+        tx.audit("request.cancelled", "brevetd", &req.id, data, now)
+            .await?;
+        return Ok(Some(closed(format!("{why}; it was cancelled"))));
+    };
+    let facts = Facts {
+        device: &device,
+        role: &req.role,
+        duration_seconds: req.duration_seconds,
+        ticket: req.ticket.as_deref(),
+        mfa_age_seconds: None,
+    };
+    let d = decide(app, &requester, Action::Request, &facts);
+    if d.allowed {
+        return Ok(None);
+    }
+    tx.set_request_state(
+        &req.id,
+        RequestState::Pending,
+        RequestState::Denied,
+        now,
+        None,
+    )
+    .await?;
+    let data = json!({
+        "decision": view("denied", &d), "reevaluated": true,
+        "user": req.user, "device": req.device, "ticket": req.ticket,
+    });
+    tx.audit("request.denied", "policy", &req.id, data, now)
+        .await?;
+    Ok(Some(closed(format!(
+        "the `request` policy no longer allows it ({}); it was denied",
+        d.explain()
+    ))))
+}
+
+/// The approvers of `req` so far whose approval still counts: still enabled, and still allowed
+/// by the `approve` policy.
+async fn valid_approvers(
+    app: &App,
+    tx: &mut brevet_store::Tx,
+    req: &RequestView,
+) -> Result<Vec<String>, Error> {
+    let Some(device) = app.store.device(&req.device).await? else {
+        return Ok(Vec::new());
+    };
+    let mut valid = Vec::new();
+    for a in &req.approvals {
+        let Some(approver) = tx.user(&a.approver).await?.filter(|u| u.enabled) else {
+            continue;
+        };
+        let facts = Facts {
+            device: &device,
+            role: &req.role,
+            duration_seconds: req.duration_seconds,
+            ticket: req.ticket.as_deref(),
+            mfa_age_seconds: Some(0),
+        };
+        if decide(app, &approver, Action::Approve, &facts).allowed {
+            valid.push(a.approver.clone());
+        }
+    }
+    Ok(valid)
 }
 
 /// Separation of duties and the `approve` policy.

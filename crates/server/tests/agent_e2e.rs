@@ -194,7 +194,7 @@ both_engines!(
         assert!(now >= na, "removed before not_after");
         // The server comes back and hears the removal (queued on the device).
         h.restart_after_stop();
-        let admin = h.login("admin");
+        let admin = h.login("brevet-admin");
         wait_until("removal confirmed after the outage", 20, || {
             admin.grant(&g).unwrap().revocation_confirmed_at.is_some()
         });

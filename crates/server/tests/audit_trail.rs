@@ -134,7 +134,7 @@ both_engines!(checkpoints_follow_the_log, |mut h: Harness| {
     let before = count_checkpoints(&h);
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(count_checkpoints(&h), before);
-    let admin = h.login("admin");
+    let admin = h.login("brevet-admin");
     let third = settled_checkpoint(&admin);
     assert!(third.size > second.size, "the login was appended");
     admin
@@ -186,7 +186,7 @@ fn grant_cycle(h: &mut Harness, c: &Cast) -> (String, String) {
 
 both_engines!(exports_verify_and_tampering_is_named, |mut h: Harness| {
     let c = h.cast();
-    let admin = token(&mut h, "admin");
+    let admin = token(&mut h, "brevet-admin");
     let tmp = tempfile::tempdir().unwrap();
     let key = audit_pub(&h);
 
@@ -465,7 +465,7 @@ both_engines!(search_by_user_device_and_ticket, |mut h: Harness| {
     assert_eq!(next[0].seq, first_two[1].seq + 1);
 
     // The CLI says the same as a table; bad input never leaves the machine.
-    let admin = token(&mut h, "admin");
+    let admin = token(&mut h, "brevet-admin");
     let table = brevet(&h, &admin, &["audit", "search", "--ticket", "CHG-9"]).unwrap();
     assert!(
         table.starts_with("SEQ") && table.contains("asked for pkg-update on db-01"),
@@ -491,7 +491,7 @@ both_engines!(search_by_user_device_and_ticket, |mut h: Harness| {
 both_engines!(grant_show_tells_the_story, |mut h: Harness| {
     let c = h.cast();
     let (request, grant) = grant_cycle(&mut h, &c);
-    let admin = token(&mut h, "admin");
+    let admin = token(&mut h, "brevet-admin");
     let out = brevet(&h, &admin, &["grant", "show", &grant]).unwrap();
     let story = out
         .split("story:\n")
@@ -597,7 +597,7 @@ both_engines!(
         assert_eq!(policy[0].data["text"], json!(text));
 
         h.restart();
-        c.admin = h.login("admin");
+        c.admin = h.login("brevet-admin");
         assert_eq!(
             events(&c.admin, "policy.changed").len(),
             1,
@@ -608,7 +608,7 @@ both_engines!(
         let edited = format!("{text}\n// tightened on 2026-11-29\n");
         std::fs::write(h.data().policy(), &edited).unwrap();
         h.restart();
-        c.admin = h.login("admin");
+        c.admin = h.login("brevet-admin");
         let policy = events(&c.admin, "policy.changed");
         assert_eq!(policy.len(), 2);
         assert_eq!(policy[1].data["previous_sha256"], json!(first));

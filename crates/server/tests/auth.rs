@@ -88,7 +88,7 @@ both_engines!(sessions_expire_and_end, |mut h: Harness| {
 both_engines!(disabled_users_lose_their_sessions, |mut h: Harness| {
     let c = h.cast();
     let r = pending(&c.alice, "pkg-update");
-    let admin = h.login("admin");
+    let admin = h.login("brevet-admin");
     admin.set_user_enabled("bob", false).unwrap();
     assert_eq!(api_code(c.bob.approve(&r.id, None)), "unauthenticated");
     let anon = h.anonymous();
@@ -107,7 +107,7 @@ both_engines!(disabled_users_lose_their_sessions, |mut h: Harness| {
     assert_eq!(api_code(bob.add_user("mallory", &[])), "forbidden");
     assert_eq!(api_code(c.alice.users()), "forbidden");
     assert_eq!(
-        api_code(admin.set_user_enabled("admin", false)),
+        api_code(admin.set_user_enabled("brevet-admin", false)),
         "invalid_input"
     );
 });

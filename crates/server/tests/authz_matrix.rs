@@ -48,6 +48,11 @@ fn expectations() -> HashMap<(&'static str, &'static str), &'static str> {
         (("post", "/v1/users/{name}/disable"), "UUDDDDAUU"),
         (("post", "/v1/users/{name}/groups"), "UUDDDDAUU"),
         (("delete", "/v1/users/{name}/groups/{group}"), "UUDDDDAUU"),
+        (("get", "/v1/privileges"), "UUDDDAAUU"),
+        // Refused to all: the admin asked for this change, so another administrator must
+        // confirm it (and the rest may not administer people).
+        (("post", "/v1/privileges/{id}/confirm"), "UUDDDDDUU"),
+        (("post", "/v1/privileges/{id}/reject"), "UUDDDDAUU"),
         (("post", "/v1/devices"), "UUDDDDAUU"),
         (("get", "/v1/devices"), "UUAAAAAUU"),
         (("post", "/v1/devices/{name}/enable"), "UUDDDDAUU"),
@@ -84,6 +89,8 @@ struct World {
     revoke: String,
     done: String,
     webhook: String,
+    /// A privilege change the admin made (pat joining `approvers`).
+    privilege: String,
 }
 
 /// The call for `route` with `World`'s records filled in: (method, path, body).
@@ -117,6 +124,10 @@ fn call(world: &World, method: &str, route: &str) -> (String, String, Option<Val
         .replace(
             "/v1/notify/webhooks/{id}",
             &format!("/v1/notify/webhooks/{}", world.webhook),
+        )
+        .replace(
+            "/v1/privileges/{id}",
+            &format!("/v1/privileges/{}", world.privilege),
         );
     let path = match path.as_str() {
         "/v1/device/grants" => "/v1/device/grants?wait=0".to_owned(),
@@ -128,9 +139,9 @@ fn call(world: &World, method: &str, route: &str) -> (String, String, Option<Val
         ("post", "/v1/login") => Some(json!({ "not": "a login" })),
         ("post", "/v1/requests") => Some(serde_json::to_value(ask("pkg-update", "30m")).unwrap()),
         ("post", "/v1/requests/{id}/approve") => Some(json!({})),
-        ("post", "/v1/requests/{id}/deny") | ("post", "/v1/grants/{id}/revoke") => {
-            Some(json!({ "reason": "matrix says no" }))
-        }
+        ("post", "/v1/requests/{id}/deny")
+        | ("post", "/v1/grants/{id}/revoke")
+        | ("post", "/v1/privileges/{id}/reject") => Some(json!({ "reason": "matrix says no" })),
         ("post", "/v1/breakglass") => {
             Some(json!({ "device": "web-01", "reason": "the matrix is on fire" }))
         }
@@ -195,6 +206,7 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
             os: None,
         })
         .unwrap();
+    let pat = c.admin.add_user("pat", &["approvers".to_owned()]).unwrap();
     let device = h.enrolled(&c.admin, "web-01");
     let other = h.enrolled(&c.admin, "db-01");
 
@@ -219,10 +231,11 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
             })
             .unwrap()
             .id,
+        privilege: pat.privileges[0].id.clone(),
     };
     wait_until("an audit checkpoint", || c.admin.audit_checkpoint().is_ok());
 
-    let expired = h.session("admin");
+    let expired = h.session("brevet-admin");
     h.sql(&format!(
         "UPDATE sessions SET expires_at = 1 WHERE token_hash = '{}'",
         brevet_identity::token::hash_token(&expired)
@@ -235,7 +248,7 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
         ("operator", "alice"),
         ("approver", "bob"),
         ("auditor", "audrey"),
-        ("admin", "admin"),
+        ("admin", "brevet-admin"),
     ] {
         tokens.insert(caller, Some(h.session(user)));
     }
@@ -266,7 +279,7 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
                         "operator" => "alice",
                         "approver" => "bob",
                         "auditor" => "audrey",
-                        _ => "admin",
+                        _ => "brevet-admin",
                     };
                     Some(h.session(user))
                 }

@@ -503,9 +503,9 @@ fn a_change_on_one_replica_wakes_a_poll_held_by_another() {
     let cursor = d.poll(None, 0).unwrap().cursor;
     let poll = poll_in_thread(&d, &cursor, 20);
     let anon = brevet_cli::client::Client::new(&replica.url(), &h.ca_pem, None).unwrap();
-    let code = h.fresh_code("admin");
+    let code = h.fresh_code("brevet-admin");
     let token = anon
-        .login("admin", &h.password("admin"), &code)
+        .login("brevet-admin", &h.password("brevet-admin"), &code)
         .unwrap()
         .token;
     let admin_on_replica = anon.with_token(token);

@@ -228,7 +228,7 @@ both_engines!(pending_requests_expire_by_themselves, |mut h: Harness| {
     let c = h.cast();
     let r = pending(&c.alice, "pkg-update");
     h.advance(24 * 3600 + 1);
-    let admin = h.login("admin");
+    let admin = h.login("brevet-admin");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let state = admin.request(&r.id).unwrap().state;
@@ -294,7 +294,7 @@ both_engines!(restart_with_grants_in_flight, |mut h: Harness| {
     let waiting = pending(&c.alice, "pkg-update");
 
     h.restart();
-    let admin = h.login("admin");
+    let admin = h.login("brevet-admin");
     let live: Vec<String> = admin
         .grants(true, None)
         .unwrap()
@@ -312,7 +312,7 @@ both_engines!(restart_with_grants_in_flight, |mut h: Harness| {
     h.stop();
     h.advance(11 * 60);
     h.restart_after_stop();
-    let admin = h.login("admin");
+    let admin = h.login("brevet-admin");
     wait_for(|| admin.grant(&short_grant).unwrap().state == GrantState::Expired);
     assert_eq!(admin.grant(&long_grant).unwrap().state, GrantState::Issued);
     // Three server lives, one unbroken chain.

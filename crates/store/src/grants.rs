@@ -17,6 +17,29 @@ pub struct GrantFilter {
     pub limit: Option<i64>,
 }
 
+/// Whose live grants or pending requests: a person's (as holder or requester) or a device's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    User(&'a str),
+    Device(&'a str),
+}
+
+impl Holder<'_> {
+    /// The column naming the holder, in `grants` and `requests` alike.
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            Holder::User(_) => "user_name",
+            Holder::Device(_) => "device",
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Holder::User(n) | Holder::Device(n) => n,
+        }
+    }
+}
+
 /// A grant as issued: its signed document and the columns the server queries by.
 pub struct NewGrant<'a> {
     pub doc: &'a GrantDoc,
@@ -64,19 +87,15 @@ impl Tx {
             .transpose()
     }
 
-    /// The live grants of `device`, locked until the transaction ends.
-    pub async fn lock_live_grants_of_device(&mut self, device: &str) -> Result<Vec<GrantView>> {
-        let sql = match self.engine {
-            Engine::Sqlite => {
-                "SELECT * FROM grants WHERE device = $1 AND state IN ('issued', 'active') ORDER BY id"
-            }
-            Engine::Postgres => {
-                "SELECT * FROM grants WHERE device = $1 AND state IN ('issued', 'active') ORDER BY id
-                 FOR UPDATE"
-            }
-        };
-        sqlx::query(sql)
-            .bind(device)
+    /// The live grants of a person or a device, locked until the transaction ends.
+    pub async fn lock_live_grants(&mut self, of: Holder<'_>) -> Result<Vec<GrantView>> {
+        let sql = format!(
+            "SELECT * FROM grants WHERE {} = $1 AND state IN ('issued', 'active') ORDER BY id{}",
+            of.column(),
+            self.engine.for_update()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(of.name())
             .fetch_all(&mut *self.tx)
             .await?
             .iter()

@@ -24,6 +24,7 @@ mod grants;
 mod lockout;
 mod meta;
 mod notify;
+mod privileges;
 mod reports;
 mod requests;
 mod schema;
@@ -44,8 +45,9 @@ pub use checkpoints::StoredCheckpoint;
 pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
 pub use error::Error;
-pub use grants::{GrantFilter, NewGrant};
+pub use grants::{GrantFilter, Holder, NewGrant};
 pub use notify::Listener;
+pub use privileges::{PrivilegeRecord, PrivilegeState};
 pub use reports::NewReport;
 pub use requests::{NewRequest, RequestFilter};
 pub use sessions::SessionRecord;
@@ -84,6 +86,17 @@ pub struct Tx {
     pub(crate) audit_facts:
         std::collections::HashMap<(&'static str, String), Vec<(&'static str, String)>>,
     _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Engine {
+    /// What ends a `SELECT` that locks the rows it reads: nothing on SQLite (its single writer
+    /// already excludes others), `FOR UPDATE` on PostgreSQL.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
 impl Store {

@@ -77,6 +77,28 @@ impl Tx {
         }
     }
 
+    /// The pending requests of a person (as requester) or of a device, locked until the
+    /// transaction ends.
+    pub async fn lock_pending_requests(
+        &mut self,
+        of: crate::Holder<'_>,
+    ) -> Result<Vec<RequestView>> {
+        let sql = format!(
+            "SELECT * FROM requests WHERE {} = $1 AND state = 'pending' ORDER BY created_at, id{}",
+            of.column(),
+            self.engine.for_update()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(of.name())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(view(&mut self.tx, row).await?);
+        }
+        Ok(out)
+    }
+
     /// Records an approval; returns false if this approver had already approved.
     pub async fn add_approval(
         &mut self,

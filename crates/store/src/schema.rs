@@ -187,7 +187,24 @@ const V7: &[&str] = &["CREATE TABLE webhooks (
         owner TEXT NOT NULL,
         lease_until BIGINT NOT NULL)"];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
+/// The two-person rule (`privileges.rs`): changes that give somebody power, and whether a
+/// second administrator has confirmed them.
+const V8: &[&str] = &[
+    "CREATE TABLE privilege_changes (
+        id TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        group_name TEXT,
+        state TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at BIGINT NOT NULL,
+        decided_by TEXT,
+        decided_at BIGINT,
+        reason TEXT)",
+    "CREATE INDEX privilege_changes_by_state ON privilege_changes (state, requested_at)",
+    "CREATE INDEX privilege_changes_by_user ON privilege_changes (user_name, state)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

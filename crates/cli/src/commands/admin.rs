@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use brevet_proto::api::{AddDevice, DeviceView, UserCreated, UserView};
+use brevet_proto::api::{AddDevice, DeviceView, PrivilegeView, UserCreated, UserView};
 use brevet_proto::validate;
 
 use super::Ctx;
@@ -14,7 +14,7 @@ use crate::output::{Fields, Table, joined, sanitize};
 pub(crate) fn user(ctx: &mut Ctx<'_>, command: UserCommand) -> Result<(), Error> {
     match command {
         UserCommand::Add { name, groups } => {
-            validate::user_name(&name)?;
+            validate::new_person_name(&name)?;
             for g in &groups {
                 validate::group_name(g)?;
             }
@@ -109,7 +109,7 @@ pub(crate) fn build_device(
     groups: &[String],
     os: Option<String>,
 ) -> Result<AddDevice, Error> {
-    let name = validate::device_name(name)?;
+    let name = validate::new_device_name(name)?;
     let mut map = BTreeMap::new();
     for t in tags {
         let (k, v) = validate::tag(t)?;
@@ -139,6 +139,7 @@ fn created_fields(out: &mut dyn Write, u: &UserCreated) -> Result<(), Error> {
         .add("password", &u.password)
         .add("totp_uri", &u.totp_uri)
         .add("groups", joined(&u.groups));
+    add_privileges(&mut f, &u.privileges);
     f.print(out)
 }
 
@@ -148,7 +149,26 @@ fn user_fields(out: &mut dyn Write, u: &UserView) -> Result<(), Error> {
         .add("enabled", u.enabled.to_string())
         .add("groups", joined(&u.groups))
         .add("created_at", &u.created_at);
+    add_privileges(&mut f, &u.privileges);
     f.print(out)
+}
+
+/// One line per open privilege change: what waits for a second administrator.
+fn add_privileges(f: &mut Fields, ps: &[PrivilegeView]) {
+    for p in ps {
+        let what = p.group.as_deref().unwrap_or("(account)");
+        let note = match p.state.as_str() {
+            "pending" => "waits for a second administrator, no effect yet",
+            _ => "in effect, not confirmed by a second administrator",
+        };
+        f.add(
+            "privilege",
+            format!(
+                "{what}: {} ({note}): brevet privilege confirm {}",
+                p.state, p.id
+            ),
+        );
+    }
 }
 
 fn user_table(out: &mut dyn Write, us: &[UserView]) -> Result<(), Error> {

@@ -14,6 +14,7 @@ mod findings;
 mod grants;
 mod notify;
 mod policy;
+mod privilege;
 mod report;
 mod requests;
 mod story;
@@ -44,6 +45,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::User(c) => admin::user(ctx, c),
         Command::Group(c) => admin::group(ctx, c),
         Command::Device(c) => admin::device(ctx, c),
+        Command::Privilege(c) => privilege::run(ctx, c),
         Command::Request(args) => requests::create(ctx, &args),
         Command::Requests { pending } => requests::list(ctx, pending),
         Command::Approve { id, totp } => requests::approve(ctx, &id, totp.as_deref()),

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use brevet_proto::agent::{DeviceFindings, Severity};
-use brevet_proto::api::{GrantState, GrantView, RequestState, RequestView};
+use brevet_proto::api::{GrantState, GrantView, PrivilegeView, RequestState, RequestView};
 use brevet_proto::grant::GrantKind;
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use serde::Serialize;
@@ -87,7 +87,11 @@ pub(crate) fn run(
     let client = ctx.client()?;
     let (requests, grants) = client.newest(LISTING_CAP as u32)?;
     let findings = client.findings(None)?;
-    let report = build(since, until, &requests, &grants, &findings);
+    let mut report = build(since, until, &requests, &grants, &findings);
+    report.open_privileges = client.privileges(Some("unconfirmed"))?;
+    report
+        .open_privileges
+        .extend(client.privileges(Some("pending"))?);
     match html {
         Some(path) => {
             write_atomically(path, render_html(&report).as_bytes())?;
@@ -149,6 +153,9 @@ pub(crate) struct Report {
     pub(crate) top_users: Vec<Ranked>,
     pub(crate) top_devices: Vec<Ranked>,
     pub(crate) findings: FindingStats,
+    /// Changes that give power and still lack a second administrator's confirmation:
+    /// `unconfirmed` (in effect) and `pending` (waiting), whenever they were made.
+    pub(crate) open_privileges: Vec<PrivilegeView>,
     pub(crate) truncated: Truncated,
 }
 
@@ -369,6 +376,7 @@ pub(crate) fn build(
             by_severity,
             drift_by_severity,
         },
+        open_privileges: Vec::new(),
         truncated,
     }
 }

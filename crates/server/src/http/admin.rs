@@ -1,4 +1,4 @@
-//! `/v1/users` and `/v1/devices`: administration, for members of `admins`.
+//! `/v1/users` and `/v1/devices`: administration (`manage_people`, `manage_devices`).
 
 use std::sync::Arc;
 
@@ -14,23 +14,14 @@ use serde_json::json;
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
-use crate::{Error, authz, devices, init};
+use crate::{Error, authz, devices, people};
 
 pub async fn add_user(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<AddUser>,
 ) -> Result<(StatusCode, Json<UserCreated>), Error> {
-    authz::require(&app, &caller, Permission::ManagePeople)?;
-    let created = init::create_user(
-        &app.store,
-        &*app.clock,
-        &app.totp_key,
-        &body.name,
-        &body.groups,
-        caller.name(),
-    )
-    .await?;
+    let created = people::create(&app, &caller, &body.name, &body.groups).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -38,10 +29,7 @@ pub async fn users(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Vec<UserView>>, Error> {
-    authz::require(&app, &caller, Permission::ReadUsers)?;
-    Ok(Json(
-        app.store.users().await?.iter().map(user_view).collect(),
-    ))
+    Ok(Json(people::users(&app, &caller).await?))
 }
 
 pub async fn enable_user(
@@ -49,7 +37,7 @@ pub async fn enable_user(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<UserView>, Error> {
-    set_enabled(&app, &caller, &name, true).await
+    Ok(Json(people::set_enabled(&app, &caller, &name, true).await?))
 }
 
 pub async fn disable_user(
@@ -57,39 +45,9 @@ pub async fn disable_user(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<UserView>, Error> {
-    set_enabled(&app, &caller, &name, false).await
-}
-
-async fn set_enabled(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    enabled: bool,
-) -> Result<Json<UserView>, Error> {
-    authz::require(app, caller, Permission::ManagePeople)?;
-    validate::user_name(name)?;
-    if !enabled && name == caller.name() {
-        return Err(Error::Invalid("you cannot disable your own account".into()));
-    }
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    if !tx.set_user_enabled(name, enabled).await? {
-        return Err(Error::NotFound(format!("no user `{name}`")));
-    }
-    if enabled {
-        // Enabling is also how an administrator lifts a lock after failed logins.
-        tx.clear_login_failures(name).await?;
-    } else {
-        tx.revoke_user_sessions(name, now).await?;
-    }
-    let kind = if enabled {
-        "user.enabled"
-    } else {
-        "user.disabled"
-    };
-    tx.audit(kind, caller.name(), name, json!({}), now).await?;
-    tx.commit().await?;
-    user(app, name).await
+    Ok(Json(
+        people::set_enabled(&app, &caller, &name, false).await?,
+    ))
 }
 
 pub async fn add_group(
@@ -98,7 +56,9 @@ pub async fn add_group(
     Path(name): Path<String>,
     Body(body): Body<GroupChange>,
 ) -> Result<Json<UserView>, Error> {
-    change_group(&app, &caller, &name, &body.group, true).await
+    Ok(Json(
+        people::change_group(&app, &caller, &name, &body.group, true).await?,
+    ))
 }
 
 pub async fn remove_group(
@@ -106,58 +66,9 @@ pub async fn remove_group(
     caller: Caller,
     Path((name, group)): Path<(String, String)>,
 ) -> Result<Json<UserView>, Error> {
-    change_group(&app, &caller, &name, &group, false).await
-}
-
-async fn change_group(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    group: &str,
-    add: bool,
-) -> Result<Json<UserView>, Error> {
-    authz::require(app, caller, Permission::ManagePeople)?;
-    validate::user_name(name)?;
-    validate::group_name(group)?;
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    if tx.user(name).await?.is_none() {
-        return Err(Error::NotFound(format!("no user `{name}`")));
-    }
-    let changed = if add {
-        tx.add_user_group(name, group).await?
-    } else {
-        tx.remove_user_group(name, group).await?
-    };
-    if changed {
-        let kind = if add {
-            "user.group_added"
-        } else {
-            "user.group_removed"
-        };
-        tx.audit(kind, caller.name(), name, json!({ "group": group }), now)
-            .await?;
-    }
-    tx.commit().await?;
-    user(app, name).await
-}
-
-async fn user(app: &App, name: &str) -> Result<Json<UserView>, Error> {
-    let u = app
-        .store
-        .user(name)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user `{name}`")))?;
-    Ok(Json(user_view(&u)))
-}
-
-fn user_view(u: &brevet_store::UserRecord) -> UserView {
-    UserView {
-        name: u.name.clone(),
-        groups: u.groups.clone(),
-        enabled: u.enabled,
-        created_at: rfc3339(u.created_at),
-    }
+    Ok(Json(
+        people::change_group(&app, &caller, &name, &group, false).await?,
+    ))
 }
 
 pub async fn add_device(
@@ -166,7 +77,7 @@ pub async fn add_device(
     Body(body): Body<AddDevice>,
 ) -> Result<(StatusCode, Json<DeviceView>), Error> {
     authz::require(&app, &caller, Permission::ManageDevices)?;
-    let name = validate::device_name(&body.name)?;
+    let name = validate::new_device_name(&body.name)?;
     for (k, v) in &body.tags {
         validate::tag(&format!("{k}={v}"))?;
     }

@@ -11,6 +11,7 @@ mod extract;
 mod grants;
 mod meta;
 mod notify;
+mod privileges;
 mod requests;
 mod sessions;
 
@@ -58,6 +59,9 @@ routes! {
     post "/v1/users/{name}/disable" => admin::disable_user;
     post "/v1/users/{name}/groups" => admin::add_group;
     delete "/v1/users/{name}/groups/{group}" => admin::remove_group;
+    get "/v1/privileges" => privileges::list;
+    post "/v1/privileges/{id}/confirm" => privileges::confirm;
+    post "/v1/privileges/{id}/reject" => privileges::reject;
     post "/v1/devices" => admin::add_device;
     get "/v1/devices" => admin::devices;
     post "/v1/devices/{name}/enable" => admin::enable_device;

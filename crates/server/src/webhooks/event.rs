@@ -18,6 +18,7 @@ pub(crate) fn notable(e: &Event) -> bool {
     match e.kind.as_str() {
         "request.created" => e.data["decision"]["outcome"] == "pending",
         "request.approved" | "request.denied" | "login.locked" | "drift.detected" => true,
+        k if k.starts_with("privilege.") => true,
         "grant.issued" => e.data["kind"] == "breakglass",
         k => k.starts_with("alert."),
     }

@@ -113,7 +113,7 @@ impl Harness {
             passwords: HashMap::new(),
             last_step: HashMap::new(),
         };
-        h.remember("admin", &out.admin_password, &out.totp_uri);
+        h.remember("brevet-admin", &out.admin_password, &out.totp_uri);
         if h.db_url.is_some() {
             // init wrote the admin into SQLite; recreate it in PostgreSQL.
             h.boot();
@@ -122,12 +122,12 @@ impl Harness {
                     &h.server.as_ref().unwrap().app.store,
                     &*h.clock,
                     &h.server.as_ref().unwrap().app.totp_key,
-                    "admin",
+                    "brevet-admin",
                     &["admins".to_owned()],
                     "test",
                 ))
                 .expect("admin in postgres");
-            h.remember("admin", &created.password, &created.totp_uri);
+            h.remember("brevet-admin", &created.password, &created.totp_uri);
         } else {
             h.boot();
         }
@@ -312,6 +312,11 @@ impl Harness {
         c.with_token(session.token)
     }
 
+    /// Remembers the secrets of a person created through the API.
+    pub fn remember_created(&mut self, created: &brevet_proto::api::UserCreated) {
+        self.remember(&created.name, &created.password, &created.totp_uri);
+    }
+
     /// Creates people (as admin) and remembers their secrets.
     pub fn add_user(&mut self, admin: &Client, name: &str, groups: &[&str]) {
         let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
@@ -321,7 +326,7 @@ impl Harness {
 
     /// The usual cast: admin, alice (operator), bob and carol (approvers), device web-01.
     pub fn cast(&mut self) -> Cast {
-        let admin = self.login("admin");
+        let admin = self.login("brevet-admin");
         self.add_user(&admin, "alice", &["operators"]);
         self.add_user(&admin, "bob", &["approvers"]);
         self.add_user(&admin, "carol", &["approvers"]);

@@ -22,6 +22,17 @@ fn warnings(r: &Report) -> Vec<String> {
             ));
         }
     }
+    let unconfirmed = r
+        .open_privileges
+        .iter()
+        .filter(|p| p.state == "unconfirmed")
+        .count();
+    if unconfirmed > 0 {
+        notes.push(format!(
+            "{unconfirmed} privilege change(s) are in effect without a second administrator's \
+             confirmation: `brevet privilege confirm ID` (by another administrator) or reject"
+        ));
+    }
     notes
 }
 
@@ -160,8 +171,39 @@ fn sections(r: &Report) -> Vec<Section> {
             vec![(*k).to_owned(), n.to_string(), drift.to_string()]
         })
         .collect();
+    let privileges = r
+        .open_privileges
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.clone(),
+                p.user.clone(),
+                dash(p.group.as_deref()),
+                p.state.clone(),
+                p.requested_by.clone(),
+                p.requested_at.clone(),
+            ]
+        })
+        .collect();
+    let mut privileges = Section::new(
+        format!(
+            "privilege changes without a second administrator: {}",
+            r.open_privileges.len()
+        ),
+        &[
+            "ID",
+            "USER",
+            "GROUP",
+            "STATE",
+            "REQUESTED_BY",
+            "REQUESTED_AT",
+        ],
+        privileges,
+    );
+    privileges.none = "none: every change that gives power was confirmed";
     vec![
         requests,
+        privileges,
         Section::new(
             format!("grants: {}", r.grants.total),
             &["STATE", "COUNT"],
