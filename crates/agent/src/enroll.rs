@@ -101,9 +101,12 @@ impl StateDir {
     }
 
     pub fn load(&self) -> Result<Credentials> {
-        let read = |name: &str| {
+        let read = |name: &str| -> Result<String> {
             let p = self.file(name);
-            fs::read_to_string(&p).map_err(|e| Error::file("read", p, e))
+            let bytes = crate::linux::fsio::read_if_present(&p)?
+                .ok_or_else(|| Error::file("read", &p, std::io::ErrorKind::NotFound.into()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| Error::State(format!("`{}` is not UTF-8; enroll again", p.display())))
         };
         let enrollment: Enrollment = serde_json::from_str(&read("enrollment.json")?)
             .map_err(|e| Error::State(format!("enrollment.json is damaged: {e}; enroll again")))?;
