@@ -9,8 +9,10 @@
 //! - expiry comes from the journal and the local clock only ([`crate::expiry`]); [`Agent::startup`]
 //!   removes what expired while the agent was down before doing anything else;
 //! - removal deletes the drop-in, undoes the group memberships the grant added, deletes the
-//!   user's sudo timestamp records, and ends the processes the user started through sudo during
-//!   the grant (unless another grant of the same user is still in force);
+//!   user's sudo timestamp records, and ends the processes the user started through sudo; while
+//!   another grant of the same user is in force they are kept, and when the last of a run of
+//!   overlapping grants ends, every process the user started through sudo since the first of
+//!   them started is ended (the start of that run is kept in the journal, `sessions`);
 //! - every acknowledgement is queued in the journal, saved, and delivered in order;
 //! - the record of use ([`crate::usage`]) is kept alongside: a baseline when a grant is put in
 //!   force, sudo's log read on every tick and right before a removal, the changes summarised
@@ -409,6 +411,13 @@ impl<C: Clock, S: System> Agent<C, S> {
 
         entry.applied_at = Some(now);
         self.journal.active.insert(id.to_owned(), entry.clone());
+        // The user's run of overlapping grants started at the earliest start among them.
+        let start = entry.window().0;
+        self.journal
+            .sessions
+            .entry(user.clone())
+            .and_modify(|s| *s = (*s).min(start))
+            .or_insert(start);
         let mut detail = json!({
             "drop_in": drop_in_path,
             "time_bounds": drop_in_path.is_some() && self.time_bounds,
@@ -463,27 +472,35 @@ impl<C: Clock, S: System> Agent<C, S> {
                 }
             }
         }
-        let (timestamps_removed, ts_errors) = remove_timestamps(&self.root, &user);
+        let (timestamps_removed, ts_errors) =
+            remove_timestamps(&self.root, &user, self.system.uid(&user).ok().flatten());
         errors.extend(ts_errors);
 
-        // Another grant of the same user still in force keeps its processes.
+        // Processes the user started through sudo end when the last of their overlapping grants
+        // ends: all of them since the first of those grants started, not only since this one
+        // started (a shell opened under an earlier grant must not outlive a later one).
         let other_in_force = self.journal.active.iter().any(|(other, e)| {
             other != id && e.doc.user == user && e.removing.is_none() && e.applied_at.is_some()
         });
-        let processes_ended: Vec<u32> =
-            if self.kill_processes && entry.applied_at.is_some() && !other_in_force {
-                let since = entry.window().0;
-                let pids =
-                    self.system
-                        .sudo_processes(&user, accounts::uid_of(&self.root, &user), since);
-                if pids.is_empty() {
-                    pids
-                } else {
-                    self.system.terminate(&pids)
-                }
+        let last_of_run = entry.applied_at.is_some() && !other_in_force;
+        let since = self
+            .journal
+            .sessions
+            .get(&user)
+            .copied()
+            .unwrap_or(i64::MAX)
+            .min(entry.window().0);
+        let uid = self.system.uid(&user).ok().flatten();
+        let processes_ended: Vec<u32> = if self.kill_processes && last_of_run {
+            let pids = self.system.sudo_processes(&user, uid, since);
+            if pids.is_empty() {
+                pids
             } else {
-                Vec::new()
-            };
+                self.system.terminate(&pids)
+            }
+        } else {
+            Vec::new()
+        };
 
         if unfinished {
             eprintln!(
@@ -494,6 +511,9 @@ impl<C: Clock, S: System> Agent<C, S> {
         }
         self.journal.active.remove(id);
         self.journal.ended.insert(id.to_owned(), now);
+        if last_of_run {
+            self.journal.sessions.remove(&user);
+        }
         if entry.applied_at.is_none() {
             self.usage.discard(id);
         } else if let Err(e) = self.usage.ended(&self.root, &mut self.journal, &entry, now) {
@@ -504,6 +524,7 @@ impl<C: Clock, S: System> Agent<C, S> {
             "timestamps_removed": timestamps_removed,
             "processes_ended": processes_ended,
             "processes_kept": other_in_force && self.kill_processes,
+            "processes_since": last_of_run.then(|| timefmt::rfc3339(since)),
             "groups_removed": groups_removed,
             "errors": errors,
         });
@@ -514,9 +535,9 @@ impl<C: Clock, S: System> Agent<C, S> {
 
 /// Deletes the user's sudo timestamp records (`/run/sudo/ts/<user>`, sudo-rs
 /// `/var/run/sudo-rs/ts/<uid>`); returns the system paths removed, and errors.
-fn remove_timestamps(root: &Root, user: &str) -> (Vec<String>, Vec<String>) {
+fn remove_timestamps(root: &Root, user: &str, uid: Option<u32>) -> (Vec<String>, Vec<String>) {
     let mut paths = vec![format!("/run/sudo/ts/{user}")];
-    if let Some(uid) = accounts::uid_of(root, user) {
+    if let Some(uid) = uid {
         paths.push(format!("/var/run/sudo-rs/ts/{uid}"));
     }
     let (mut removed, mut errors) = (Vec::new(), Vec::new());

@@ -81,6 +81,8 @@ struct Stored {
     baseline: Option<Baseline>,
     #[serde(default)]
     usage: UsageState,
+    #[serde(default)]
+    sessions: BTreeMap<String, i64>,
 }
 
 #[derive(Debug)]
@@ -97,6 +99,10 @@ pub struct Journal {
     pub baseline: Option<Baseline>,
     /// The position in sudo's log and the grants that ended moments ago ([`crate::usage`]).
     pub usage: UsageState,
+    /// User → start (unix seconds, the earliest `not_before`) of their current run of
+    /// overlapping grants in force. When the last grant of the run ends, every process the user
+    /// started through sudo since then is ended, and the entry goes.
+    pub sessions: BTreeMap<String, i64>,
     /// SHA-256 of what this process last wrote: an unchanged journal is not written again, so
     /// an idle agent does not write to disk every second.
     last_saved: std::sync::Mutex<Option<Vec<u8>>>,
@@ -125,6 +131,7 @@ impl Journal {
             pending_drift: stored.pending_drift,
             baseline: stored.baseline,
             usage: stored.usage,
+            sessions: stored.sessions,
             last_saved: std::sync::Mutex::new(None),
         })
     }
@@ -143,6 +150,7 @@ impl Journal {
             pending_drift: self.pending_drift.clone(),
             baseline: self.baseline.clone(),
             usage: self.usage.clone(),
+            sessions: self.sessions.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&stored)
             .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;

@@ -18,6 +18,7 @@ use crate::verify::tests::{T0, key, sign_raw};
 
 mod impostors;
 mod planted;
+mod sessions;
 
 const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
 const FILE: &str = "brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d";
