@@ -510,7 +510,8 @@ impl<C: Clock, S: System> Agent<C, S> {
             return Ok(());
         }
         self.journal.active.remove(id);
-        self.journal.ended.insert(id.to_owned(), now);
+        self.journal
+            .record_ended(id, now, entry.window().1, self.verifier.max_skew_secs);
         if last_of_run {
             self.journal.sessions.remove(&user);
         }

@@ -231,7 +231,7 @@ pub(crate) mod tests {
             "the bound itself is allowed"
         );
 
-        j.ended.insert(doc.grant_id.clone(), T0);
+        j.record_ended(&doc.grant_id, T0, T0 + 1800, 120);
         assert_eq!(reason(v.verify(&good, T0, None, &j)), Reason::Replay);
     }
 

@@ -18,6 +18,7 @@ use crate::verify::tests::{T0, key, sign_raw};
 
 mod impostors;
 mod planted;
+mod replay;
 mod sessions;
 
 const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
@@ -252,7 +253,7 @@ fn expiry_removes_at_not_after_and_not_one_second_before() {
     assert_eq!(acks[0].detail["drop_in"], format!("/etc/sudoers.d/{FILE}"));
     assert_eq!(acks[0].at, rfc3339(NA));
     assert!(!env.drop_in().exists());
-    assert_eq!(a.journal().ended.get(ID), Some(&NA));
+    assert_eq!(a.journal().ended.get(ID).map(|e| e.at), Some(NA));
     assert_eq!(a.next_deadline(), None);
     // The server, not yet aware, delivers it again: refused as a replay, nothing written.
     let again = a.sync(&deliver(&env, &doc(), NA - 1)).unwrap();
@@ -425,7 +426,7 @@ fn refused_grants_are_acked_with_their_reason_and_nothing_is_written() {
     let env = Env::new();
     // Replay: an id this device already ended.
     let mut a = env.agent_at(T0);
-    a.journal.ended.insert(ID.into(), T0 - 5);
+    a.journal.record_ended(ID, T0 - 5, NA, 120);
     let acks = a.sync(&deliver(&env, &doc(), T0)).unwrap();
     assert_eq!(acks[0].reason.as_deref(), Some("replay"));
     assert!(env.sudoers_d().is_empty());
