@@ -26,7 +26,6 @@ use brevet_proto::grant::SignedGrant;
 use brevet_proto::timefmt;
 use serde_json::{Value, json};
 
-use crate::Result;
 use crate::clock::Clock;
 use crate::expiry;
 use crate::journal::{Entry, Journal};
@@ -37,6 +36,7 @@ use crate::sudoers::{self, install};
 use crate::system::System;
 use crate::usage::{self, Usage};
 use crate::verify::{Reason, Refusal, Verifier};
+use crate::{Result, account};
 
 /// Warned about in the ack of every group grant (DESIGN §5).
 const GROUP_WARNING: &str =
@@ -57,6 +57,8 @@ pub struct Agent<C: Clock, S: System> {
     rejected: BTreeSet<String>,
     /// The record of use: sudo's log, baselines, the event queue.
     pub(crate) usage: Usage,
+    /// System accounts the administrator allow-listed as grant users ([`crate::account`]).
+    system_users: Vec<String>,
 }
 
 impl<C: Clock, S: System> Agent<C, S> {
@@ -83,12 +85,19 @@ impl<C: Clock, S: System> Agent<C, S> {
             journal,
             rejected: BTreeSet::new(),
             usage,
+            system_users: Vec::new(),
         })
     }
 
     /// Watches `paths` (system paths) for changes during grants instead of `/etc`.
     pub fn with_watch(mut self, paths: Vec<String>) -> Self {
         self.usage.set_watch(paths);
+        self
+    }
+
+    /// Allows grants for these system accounts (below `UID_MIN`, UID 0, or not found).
+    pub fn with_system_users(mut self, users: Vec<String>) -> Self {
+        self.system_users = users;
         self
     }
 
@@ -183,6 +192,10 @@ impl<C: Clock, S: System> Agent<C, S> {
                             ),
                         })
                     }
+                })
+                .and_then(|doc| {
+                    account::check(&self.system, &self.root, &doc.user, &self.system_users)?;
+                    Ok(doc)
                 });
             match verdict {
                 Ok(doc) => {
@@ -350,25 +363,30 @@ impl<C: Clock, S: System> Agent<C, S> {
             return Ok(());
         };
         let user = entry.doc.user.clone();
-        let (already, to_add): (Vec<String>, Vec<String>) = entry
-            .doc
-            .groups
-            .iter()
-            .cloned()
-            .partition(|g| accounts::members(&self.root, g).contains(&user));
-        entry.groups = to_add.clone();
-        self.journal.active.insert(id.to_owned(), entry.clone());
-        self.journal.save()?;
-        // The baseline of what changes during the grant, before anything changes.
-        if let Err(e) = self.usage.applied(&self.root, id, now) {
-            eprintln!("brevet-agent: grant `{id}`: no baseline of changes: {e}");
-        }
-
         let mut failure: Option<(&str, String)> = None;
-        for g in &to_add {
-            if let Err(e) = self.system.group_add(&user, g) {
-                failure = Some(("group", e.to_string()));
-                break;
+        let (mut already, mut to_add) = (Vec::new(), Vec::new());
+        // The account is checked again: it may have changed since the grant was accepted.
+        if let Err(r) = account::check(&self.system, &self.root, &user, &self.system_users) {
+            failure = Some((r.reason.as_str(), r.message));
+        } else {
+            (already, to_add) = entry
+                .doc
+                .groups
+                .iter()
+                .cloned()
+                .partition(|g| accounts::members(&self.root, g).contains(&user));
+            entry.groups = to_add.clone();
+            self.journal.active.insert(id.to_owned(), entry.clone());
+            self.journal.save()?;
+            // The baseline of what changes during the grant, before anything changes.
+            if let Err(e) = self.usage.applied(&self.root, id, now) {
+                eprintln!("brevet-agent: grant `{id}`: no baseline of changes: {e}");
+            }
+            for g in &to_add {
+                if let Err(e) = self.system.group_add(&user, g) {
+                    failure = Some(("group", e.to_string()));
+                    break;
+                }
             }
         }
         let mut drop_in_path = None;

@@ -125,7 +125,8 @@ fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> 
     let device = creds.enrollment.device.clone();
     let mut agent = Agent::new(root.clone(), &args.state_dir, SystemClock, system, verifier)?
         .with_kill_processes(args.kill_processes && root.is_real())
-        .with_watch(args.watch.clone());
+        .with_watch(args.watch.clone())
+        .with_system_users(args.allow_system_users.clone());
     // Before any network: whatever expired while the agent was down goes first.
     agent.startup()?;
     log(&format!(
@@ -444,7 +445,14 @@ fn log_acks(acks: &[Ack]) {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        log(&format!("grant {} {:?}{why}", a.grant_id, a.action));
+        let message = a.detail["message"]
+            .as_str()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        log(&format!(
+            "grant {} {:?}{why}{message}",
+            a.grant_id, a.action
+        ));
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Reason {
     Replay,
     Skew,
     Expired,
+    /// The local account is missing, UID 0, or a system account ([`crate::account`]).
+    Account,
 }
 
 impl Reason {
@@ -36,6 +38,7 @@ impl Reason {
             Reason::Replay => "replay",
             Reason::Skew => "skew",
             Reason::Expired => "expired",
+            Reason::Account => "account",
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::reconcile::reconcile;
 use crate::system::FakeSystem;
 use crate::verify::tests::{T0, key, sign_raw};
 
+mod accounts;
 mod impostors;
 mod planted;
 mod replay;

@@ -282,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn accounts_come_from_the_name_service_or_the_sandbox_passwd() {
+        let real = LinuxSystem::new();
+        assert_eq!(real.uid("root").unwrap(), Some(0));
+        assert_eq!(real.uid("brevet-no-such-user").unwrap(), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let sandbox = SandboxSystem::builtin_checker(root.clone());
+        assert_eq!(sandbox.uid("alice").unwrap(), None, "no passwd file");
+        std::fs::create_dir_all(root.path("/etc")).unwrap();
+        std::fs::write(
+            root.path("/etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(sandbox.uid("alice").unwrap(), Some(1000));
+        assert_eq!(sandbox.uid("bob").unwrap(), None);
+        std::fs::remove_file(root.path("/etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.path("/etc/passwd")).unwrap();
+        assert!(
+            sandbox.uid("root").is_err(),
+            "a link out of the sandbox is refused"
+        );
+    }
+
+    #[test]
     fn a_sandbox_installs_what_its_checker_accepts_and_nothing_else() {
         use crate::sudoers::{install, render, render_tests_doc};
         const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
