@@ -59,6 +59,10 @@ pub struct Agent<C: Clock, S: System> {
     pub(crate) usage: Usage,
     /// System accounts the administrator allow-listed as grant users ([`crate::account`]).
     system_users: Vec<String>,
+    /// The enrollment this agent runs with (`enrollment_id`; empty for older enrollments).
+    enrollment: String,
+    /// The last refusal of a server-state stamp that was logged (logged once).
+    state_refusal_told: Option<String>,
 }
 
 impl<C: Clock, S: System> Agent<C, S> {
@@ -86,6 +90,8 @@ impl<C: Clock, S: System> Agent<C, S> {
             rejected: BTreeSet::new(),
             usage,
             system_users: Vec::new(),
+            enrollment: String::new(),
+            state_refusal_told: None,
         })
     }
 
@@ -145,10 +151,13 @@ impl<C: Clock, S: System> Agent<C, S> {
     }
 
     /// Takes in the server's list of this device's live grants: removes held grants that are no
-    /// longer listed (`revoked`), verifies and records new ones, then applies what is due.
+    /// longer listed (`revoked`), verifies and records new ones, then applies what is due. An
+    /// answer refused as a whole ([`answer`]: superseded enrollment, server state older than seen)
+    /// still removes, but every grant in it the agent does not hold is rejected.
     pub fn sync(&mut self, delivered: &DeviceGrants) -> Result<Vec<Ack>> {
         let now = self.clock.now();
         let mut out = Vec::new();
+        let refused = self.judge_answer(delivered)?;
         let live: BTreeMap<&str, &SignedGrant> = delivered
             .grants
             .iter()
@@ -177,8 +186,11 @@ impl<C: Clock, S: System> Agent<C, S> {
             if self.journal.active.contains_key(id) {
                 continue;
             }
-            let verdict = server_time
-                .clone()
+            let verdict = match &refused {
+                Some(r) => Err(r.clone()),
+                None => server_time.clone(),
+            };
+            let verdict = verdict
                 .and_then(|st| self.verifier.verify(signed, now, Some(st), &self.journal))
                 .and_then(|doc| {
                     if doc.grant_id == id {
@@ -570,5 +582,7 @@ fn remove_timestamps(root: &Root, user: &str, uid: Option<u32>) -> (Vec<String>,
     (removed, errors)
 }
 
+mod answer;
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use brevet_proto::agent::{Ack, Finding};
 use brevet_proto::canonical;
 use brevet_proto::grant::{GrantDoc, SignedGrant};
+use brevet_proto::state::ServerState;
 use serde::{Deserialize, Serialize};
 
 use crate::linux::fsio;
@@ -126,6 +127,22 @@ struct Stored {
     usage: UsageState,
     #[serde(default)]
     sessions: BTreeMap<String, i64>,
+    #[serde(default)]
+    server_state: Option<ServerState>,
+    #[serde(default)]
+    superseded: Option<Superseded>,
+}
+
+/// The server said another enrollment of this device name superseded this agent's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Superseded {
+    /// When the agent first heard it (unix seconds).
+    pub at: i64,
+    /// The enrollment that was superseded (`enrollment_id`); a new enrollment clears the mark.
+    pub enrollment: String,
+    /// What the server said.
+    pub message: String,
 }
 
 #[derive(Debug)]
@@ -146,6 +163,12 @@ pub struct Journal {
     /// overlapping grants in force. When the last grant of the run ends, every process the user
     /// started through sudo since then is ended, and the entry goes.
     pub sessions: BTreeMap<String, i64>,
+    /// The newest server-state stamp seen ([`crate::server_state`]); answers with an older one,
+    /// or none, are refused.
+    pub server_state: Option<ServerState>,
+    /// Set when the server said this enrollment was superseded: nothing is applied any more
+    /// until the device is enrolled again.
+    pub superseded: Option<Superseded>,
     /// SHA-256 of what this process last wrote: an unchanged journal is not written again, so
     /// an idle agent does not write to disk every second.
     last_saved: std::sync::Mutex<Option<Vec<u8>>>,
@@ -175,6 +198,8 @@ impl Journal {
             baseline: stored.baseline,
             usage: stored.usage,
             sessions: stored.sessions,
+            server_state: stored.server_state,
+            superseded: stored.superseded,
             last_saved: std::sync::Mutex::new(None),
         })
     }
@@ -194,6 +219,8 @@ impl Journal {
             baseline: self.baseline.clone(),
             usage: self.usage.clone(),
             sessions: self.sessions.clone(),
+            server_state: self.server_state.clone(),
+            superseded: self.superseded.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&stored)
             .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;

@@ -27,6 +27,11 @@ pub enum Reason {
     Expired,
     /// The local account is missing, UID 0, or a system account ([`crate::account`]).
     Account,
+    /// The answer's server-state stamp is older than one seen, missing, or forged
+    /// ([`crate::server_state`]).
+    ServerState,
+    /// This agent's enrollment was superseded by another enrollment of the device name.
+    Superseded,
 }
 
 impl Reason {
@@ -39,6 +44,8 @@ impl Reason {
             Reason::Skew => "skew",
             Reason::Expired => "expired",
             Reason::Account => "account",
+            Reason::ServerState => "server_state",
+            Reason::Superseded => "superseded",
         }
     }
 }

@@ -21,24 +21,25 @@ mod impostors;
 mod planted;
 mod replay;
 mod sessions;
+mod state;
 
-const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
-const FILE: &str = "brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d";
+pub(crate) const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
+pub(crate) const FILE: &str = "brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d";
 /// The sample grant's `not_after`.
-const NA: i64 = T0 + 1800;
+pub(crate) const NA: i64 = T0 + 1800;
 
-type TestAgent = Agent<FakeClock, Arc<FakeSystem>>;
+pub(crate) type TestAgent = Agent<FakeClock, Arc<FakeSystem>>;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: Root,
-    state: PathBuf,
-    key: Ed25519KeyPair,
-    sys: Arc<FakeSystem>,
+pub(crate) struct Env {
+    pub(crate) _tmp: tempfile::TempDir,
+    pub(crate) root: Root,
+    pub(crate) state: PathBuf,
+    pub(crate) key: Ed25519KeyPair,
+    pub(crate) sys: Arc<FakeSystem>,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path().join("root"));
         std::fs::create_dir_all(root.path("/etc")).unwrap();
@@ -52,7 +53,7 @@ impl Env {
         }
     }
 
-    fn agent_at(&self, now: i64) -> TestAgent {
+    pub(crate) fn agent_at(&self, now: i64) -> TestAgent {
         let verifier = Verifier::new("web-01", self.key.public_key().as_ref().to_vec());
         Agent::new(
             self.root.clone(),
@@ -65,12 +66,12 @@ impl Env {
         .with_kill_processes(true)
     }
 
-    fn drop_in(&self) -> PathBuf {
+    pub(crate) fn drop_in(&self) -> PathBuf {
         self.root.sudoers_d().join(FILE)
     }
 
     /// Everything in ROOT/etc/sudoers.d (empty when absent).
-    fn sudoers_d(&self) -> Vec<String> {
+    pub(crate) fn sudoers_d(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root.sudoers_d())
             .map(|d| {
                 d.flatten()
@@ -83,11 +84,11 @@ impl Env {
     }
 }
 
-fn doc() -> GrantDoc {
+pub(crate) fn doc() -> GrantDoc {
     crate::sudoers::render_tests_doc()
 }
 
-fn delivery(
+pub(crate) fn delivery(
     grants: Vec<(String, brevet_proto::grant::SignedGrant)>,
     server_time: i64,
 ) -> DeviceGrants {
@@ -106,16 +107,16 @@ fn delivery(
     }
 }
 
-fn deliver(env: &Env, d: &GrantDoc, now: i64) -> DeviceGrants {
+pub(crate) fn deliver(env: &Env, d: &GrantDoc, now: i64) -> DeviceGrants {
     delivery(vec![(d.grant_id.clone(), sign_raw(d, &env.key))], now)
 }
 
-fn mode(p: &Path) -> u32 {
+pub(crate) fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
 /// Applies the sample grant at T0 and returns the agent.
-fn applied(env: &Env) -> TestAgent {
+pub(crate) fn applied(env: &Env) -> TestAgent {
     let mut a = env.agent_at(T0);
     let acks = a.sync(&deliver(env, &doc(), T0)).unwrap();
     assert_eq!(acks.len(), 1, "{acks:?}");
