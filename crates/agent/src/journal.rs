@@ -6,8 +6,10 @@
 //! that is down never extends a grant. It also holds the ids of ended grants (replay protection,
 //! each kept until its own `not_after` plus the clock-skew bound has passed, so a replay is
 //! refused for as long as the grant could be valid), the acknowledgements and drift findings not yet
-//! delivered (in order), the drift baseline, and where reading sudo's log stopped. A damaged
-//! journal is an error, never reset.
+//! delivered (in order), the drift baseline, where reading sudo's log stopped, the start of each
+//! user's run of overlapping grants (whose sudo processes end with the last of them), the
+//! newest server-state stamp seen (restore safety), and whether this enrollment was superseded.
+//! A damaged journal is an error, never reset.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

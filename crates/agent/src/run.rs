@@ -92,7 +92,14 @@ pub fn main(command: Command) -> Result<u8> {
         Command::Run(args) => {
             let root = args.root.clone().map(Root::new).unwrap_or_else(Root::real);
             if root.is_real() {
-                run(args, root, LinuxSystem::new())
+                let system = LinuxSystem::new();
+                for (name, path) in system.tools() {
+                    match path {
+                        Some(p) => log(&format!("{name}: {}", p.display())),
+                        None => log(&format!("{name}: {}", crate::linux::tools::missing(name))),
+                    }
+                }
+                run(args, root, system)
             } else {
                 let system = SandboxSystem::new(root.clone());
                 run(args, root, system)
@@ -241,10 +248,13 @@ fn main_loop<C: Clock, S: System>(
                 }
                 log_acks(&agent.sync(&list)?);
                 let report = reconcile::reconcile(agent)?;
-                if !report.removed_orphans.is_empty() || !report.restored.is_empty() {
+                if !report.removed_orphans.is_empty()
+                    || !report.restored.is_empty()
+                    || !report.quarantined.is_empty()
+                {
                     log(&format!(
-                        "reconciled: removed {:?}, restored {:?}",
-                        report.removed_orphans, report.restored
+                        "reconciled: removed {:?}, restored {:?}, quarantined {:?}",
+                        report.removed_orphans, report.restored, report.quarantined
                     ));
                 }
             }
