@@ -193,7 +193,22 @@ fn repair_drop_ins<C: Clock, S: System>(
                 continue;
             }
             (_, Ok(Some(_))) => "altered".to_owned(),
-            (_, Err(e)) => format!("replaced by something unreadable ({e})"),
+            (_, Err(e)) => {
+                // Not a regular file (a FIFO, a link, a directory) or too large: keep it as
+                // evidence and make room for the real drop-in.
+                let path = dir.join(sudoers::file_name(&id)?);
+                match crate::scan::move_to_quarantine(&path, &quarantine, now) {
+                    Ok(Some(to)) => format!(
+                        "replaced by something that is not a drop-in ({e}; moved to `{}`)",
+                        to.display()
+                    ),
+                    Ok(None) => format!("replaced by something that is not a drop-in ({e})"),
+                    Err(q) => format!(
+                        "replaced by something that is not a drop-in ({e}; it could not be \
+                         moved to the quarantine: {q})"
+                    ),
+                }
+            }
         };
         let result = want.and_then(|text| install::install(&agent.root, &agent.system, &id, &text));
         let detail = match &result {

@@ -49,7 +49,7 @@ fn planted_fifos_links_and_huge_files_do_not_stop_the_agent() {
     huge.set_len(64 << 20).unwrap(); // sparse: costs no disk
     drop(huge);
 
-    // Start-up reconciles: it must finish, and put the real drop-in back over the FIFO.
+    // Start-up reconciles: it must finish, move the FIFO aside and put the real drop-in back.
     let (env, mut a) = within("start-up", move || {
         let mut a = env.agent_at(T0 + 60);
         a.startup().unwrap();
@@ -70,6 +70,11 @@ fn planted_fifos_links_and_huge_files_do_not_stop_the_agent() {
         });
     assert!(restored.detail.contains("FIFO"), "{}", restored.detail);
     assert!(restored.detail.contains("restored"), "{}", restored.detail);
+    // The FIFO itself is kept as evidence.
+    let q: Vec<_> = std::fs::read_dir(env.state.join("quarantine"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(q.len(), 1, "{q:?}");
 
     // A FIFO planted after the baseline is reported as drift by the next reconciliation.
     let d = env.root.sudoers_d();
@@ -110,4 +115,26 @@ fn planted_fifos_links_and_huge_files_do_not_stop_the_agent() {
     assert_eq!(acks[0].reason.as_deref(), Some("expired"));
     assert!(!env.drop_in().exists());
     drop(env);
+}
+
+#[test]
+fn a_directory_or_link_in_place_of_a_drop_in_is_moved_aside_and_the_drop_in_restored() {
+    let env = Env::new();
+    let mut a = applied(&env);
+    let want = std::fs::read_to_string(env.drop_in()).unwrap();
+    for plant in ["dir", "link"] {
+        std::fs::remove_file(env.drop_in()).unwrap();
+        match plant {
+            "dir" => std::fs::create_dir(env.drop_in()).unwrap(),
+            _ => std::os::unix::fs::symlink("/etc/shadow", env.drop_in()).unwrap(),
+        }
+        let report = reconcile(&mut a).unwrap();
+        assert_eq!(report.restored, [ID], "{plant}: {report:?}");
+        assert_eq!(std::fs::read_to_string(env.drop_in()).unwrap(), want);
+        assert!(std::fs::symlink_metadata(env.drop_in()).unwrap().is_file());
+    }
+    let moved = std::fs::read_dir(env.state.join("quarantine"))
+        .unwrap()
+        .count();
+    assert_eq!(moved, 2);
 }
