@@ -9,7 +9,7 @@ pub const USAGE: &str = "usage:
   brevet-agent enroll --server URL --ca FILE --token TOKEN [--state-dir DIR]
   brevet-agent run [--state-dir DIR] [--root DIR] [--mode audit|enforce] [--no-kill]
                    [--allow-user USER]... [--allow-sudoers FILE]... [--breakglass-user USER]
-                   [--reconcile-interval SECS] [--watch PATH]...
+                   [--allow-system-user USER]... [--reconcile-interval SECS] [--watch PATH]...
   brevet-agent scan [--root DIR] [--json]";
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/brevet-agent";
@@ -35,6 +35,8 @@ pub struct RunArgs {
     pub reconcile_secs: u64,
     /// System paths whose changes during a grant are reported (default `/etc`).
     pub watch: Vec<String>,
+    /// System accounts (missing, UID 0, below `UID_MIN`) that grants may still name.
+    pub allow_system_users: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut breakglass_user = None;
     let mut reconcile_secs = 30;
     let mut watch = Vec::new();
+    let mut allow_system_users = Vec::new();
     while let Some(arg) = p.next().map_err(usage)? {
         match (sub.as_str(), arg) {
             (_, Long("help") | Short('h')) => return Ok(Command::Help),
@@ -111,6 +114,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             }
             ("run", Long("allow-sudoers")) => {
                 allow_sudoers.push(p.value().map_err(usage)?.string().map_err(usage)?)
+            }
+            ("run", Long("allow-system-user")) => {
+                let u = p.value().map_err(usage)?.string().map_err(usage)?;
+                brevet_proto::validate::user_name(&u)?;
+                allow_system_users.push(u);
             }
             ("run", Long("breakglass-user")) => {
                 let u = p.value().map_err(usage)?.string().map_err(usage)?;
@@ -155,6 +163,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             breakglass_user,
             reconcile_secs,
             watch,
+            allow_system_users,
         }),
         "scan" => Command::Scan { root, json },
         other => return Err(Error::Usage(format!("unknown command `{other}`"))),
@@ -219,6 +228,18 @@ mod tests {
         };
         assert_eq!(r.mode, Mode::Enforce);
         assert!(r.watch.is_empty());
+        assert!(r.allow_system_users.is_empty());
+        let Command::Run(s) = p(&[
+            "run",
+            "--allow-system-user",
+            "admin",
+            "--allow-system-user",
+            "svc_ops",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.allow_system_users, ["admin", "svc_ops"]);
         let Command::Run(w) = p(&["run", "--watch", "/etc", "--watch", "/usr/local/bin/"]).unwrap()
         else {
             panic!()
@@ -242,6 +263,8 @@ mod tests {
             &["scan", "--token", "x"],
             &["frobnicate"],
             &["run", "--allow-user", "bob ALL"],
+            &["run", "--allow-system-user", "root ALL=(ALL)"],
+            &["run", "--allow-system-user"],
             &["run", "--watch", "etc"],
             &["run", "--watch", "/etc/../root"],
             &["run", "--watch", "/etc\n"],

@@ -9,8 +9,10 @@
 //! - expiry comes from the journal and the local clock only ([`crate::expiry`]); [`Agent::startup`]
 //!   removes what expired while the agent was down before doing anything else;
 //! - removal deletes the drop-in, undoes the group memberships the grant added, deletes the
-//!   user's sudo timestamp records, and ends the processes the user started through sudo during
-//!   the grant (unless another grant of the same user is still in force);
+//!   user's sudo timestamp records, and ends the processes the user started through sudo; while
+//!   another grant of the same user is in force they are kept, and when the last of a run of
+//!   overlapping grants ends, every process the user started through sudo since the first of
+//!   them started is ended (the start of that run is kept in the journal, `sessions`);
 //! - every acknowledgement is queued in the journal, saved, and delivered in order;
 //! - the record of use ([`crate::usage`]) is kept alongside: a baseline when a grant is put in
 //!   force, sudo's log read on every tick and right before a removal, the changes summarised
@@ -24,7 +26,6 @@ use brevet_proto::grant::SignedGrant;
 use brevet_proto::timefmt;
 use serde_json::{Value, json};
 
-use crate::Result;
 use crate::clock::Clock;
 use crate::expiry;
 use crate::journal::{Entry, Journal};
@@ -35,6 +36,7 @@ use crate::sudoers::{self, install};
 use crate::system::System;
 use crate::usage::{self, Usage};
 use crate::verify::{Reason, Refusal, Verifier};
+use crate::{Result, account};
 
 /// Warned about in the ack of every group grant (DESIGN §5).
 const GROUP_WARNING: &str =
@@ -55,6 +57,12 @@ pub struct Agent<C: Clock, S: System> {
     rejected: BTreeSet<String>,
     /// The record of use: sudo's log, baselines, the event queue.
     pub(crate) usage: Usage,
+    /// System accounts the administrator allow-listed as grant users ([`crate::account`]).
+    system_users: Vec<String>,
+    /// The enrollment this agent runs with (`enrollment_id`; empty for older enrollments).
+    enrollment: String,
+    /// The last refusal of a server-state stamp that was logged (logged once).
+    state_refusal_told: Option<String>,
 }
 
 impl<C: Clock, S: System> Agent<C, S> {
@@ -81,12 +89,21 @@ impl<C: Clock, S: System> Agent<C, S> {
             journal,
             rejected: BTreeSet::new(),
             usage,
+            system_users: Vec::new(),
+            enrollment: String::new(),
+            state_refusal_told: None,
         })
     }
 
     /// Watches `paths` (system paths) for changes during grants instead of `/etc`.
     pub fn with_watch(mut self, paths: Vec<String>) -> Self {
         self.usage.set_watch(paths);
+        self
+    }
+
+    /// Allows grants for these system accounts (below `UID_MIN`, UID 0, or not found).
+    pub fn with_system_users(mut self, users: Vec<String>) -> Self {
+        self.system_users = users;
         self
     }
 
@@ -134,10 +151,13 @@ impl<C: Clock, S: System> Agent<C, S> {
     }
 
     /// Takes in the server's list of this device's live grants: removes held grants that are no
-    /// longer listed (`revoked`), verifies and records new ones, then applies what is due.
+    /// longer listed (`revoked`), verifies and records new ones, then applies what is due. An
+    /// answer refused as a whole ([`answer`]: superseded enrollment, server state older than seen)
+    /// still removes, but every grant in it the agent does not hold is rejected.
     pub fn sync(&mut self, delivered: &DeviceGrants) -> Result<Vec<Ack>> {
         let now = self.clock.now();
         let mut out = Vec::new();
+        let refused = self.judge_answer(delivered)?;
         let live: BTreeMap<&str, &SignedGrant> = delivered
             .grants
             .iter()
@@ -166,8 +186,11 @@ impl<C: Clock, S: System> Agent<C, S> {
             if self.journal.active.contains_key(id) {
                 continue;
             }
-            let verdict = server_time
-                .clone()
+            let verdict = match &refused {
+                Some(r) => Err(r.clone()),
+                None => server_time.clone(),
+            };
+            let verdict = verdict
                 .and_then(|st| self.verifier.verify(signed, now, Some(st), &self.journal))
                 .and_then(|doc| {
                     if doc.grant_id == id {
@@ -181,6 +204,10 @@ impl<C: Clock, S: System> Agent<C, S> {
                             ),
                         })
                     }
+                })
+                .and_then(|doc| {
+                    account::check(&self.system, &self.root, &doc.user, &self.system_users)?;
+                    Ok(doc)
                 });
             match verdict {
                 Ok(doc) => {
@@ -348,25 +375,30 @@ impl<C: Clock, S: System> Agent<C, S> {
             return Ok(());
         };
         let user = entry.doc.user.clone();
-        let (already, to_add): (Vec<String>, Vec<String>) = entry
-            .doc
-            .groups
-            .iter()
-            .cloned()
-            .partition(|g| accounts::members(&self.root, g).contains(&user));
-        entry.groups = to_add.clone();
-        self.journal.active.insert(id.to_owned(), entry.clone());
-        self.journal.save()?;
-        // The baseline of what changes during the grant, before anything changes.
-        if let Err(e) = self.usage.applied(&self.root, id, now) {
-            eprintln!("brevet-agent: grant `{id}`: no baseline of changes: {e}");
-        }
-
         let mut failure: Option<(&str, String)> = None;
-        for g in &to_add {
-            if let Err(e) = self.system.group_add(&user, g) {
-                failure = Some(("group", e.to_string()));
-                break;
+        let (mut already, mut to_add) = (Vec::new(), Vec::new());
+        // The account is checked again: it may have changed since the grant was accepted.
+        if let Err(r) = account::check(&self.system, &self.root, &user, &self.system_users) {
+            failure = Some((r.reason.as_str(), r.message));
+        } else {
+            (already, to_add) = entry
+                .doc
+                .groups
+                .iter()
+                .cloned()
+                .partition(|g| accounts::members(&self.root, g).contains(&user));
+            entry.groups = to_add.clone();
+            self.journal.active.insert(id.to_owned(), entry.clone());
+            self.journal.save()?;
+            // The baseline of what changes during the grant, before anything changes.
+            if let Err(e) = self.usage.applied(&self.root, id, now) {
+                eprintln!("brevet-agent: grant `{id}`: no baseline of changes: {e}");
+            }
+            for g in &to_add {
+                if let Err(e) = self.system.group_add(&user, g) {
+                    failure = Some(("group", e.to_string()));
+                    break;
+                }
             }
         }
         let mut drop_in_path = None;
@@ -409,6 +441,13 @@ impl<C: Clock, S: System> Agent<C, S> {
 
         entry.applied_at = Some(now);
         self.journal.active.insert(id.to_owned(), entry.clone());
+        // The user's run of overlapping grants started at the earliest start among them.
+        let start = entry.window().0;
+        self.journal
+            .sessions
+            .entry(user.clone())
+            .and_modify(|s| *s = (*s).min(start))
+            .or_insert(start);
         let mut detail = json!({
             "drop_in": drop_in_path,
             "time_bounds": drop_in_path.is_some() && self.time_bounds,
@@ -463,27 +502,35 @@ impl<C: Clock, S: System> Agent<C, S> {
                 }
             }
         }
-        let (timestamps_removed, ts_errors) = remove_timestamps(&self.root, &user);
+        let (timestamps_removed, ts_errors) =
+            remove_timestamps(&self.root, &user, self.system.uid(&user).ok().flatten());
         errors.extend(ts_errors);
 
-        // Another grant of the same user still in force keeps its processes.
+        // Processes the user started through sudo end when the last of their overlapping grants
+        // ends: all of them since the first of those grants started, not only since this one
+        // started (a shell opened under an earlier grant must not outlive a later one).
         let other_in_force = self.journal.active.iter().any(|(other, e)| {
             other != id && e.doc.user == user && e.removing.is_none() && e.applied_at.is_some()
         });
-        let processes_ended: Vec<u32> =
-            if self.kill_processes && entry.applied_at.is_some() && !other_in_force {
-                let since = entry.window().0;
-                let pids =
-                    self.system
-                        .sudo_processes(&user, accounts::uid_of(&self.root, &user), since);
-                if pids.is_empty() {
-                    pids
-                } else {
-                    self.system.terminate(&pids)
-                }
+        let last_of_run = entry.applied_at.is_some() && !other_in_force;
+        let since = self
+            .journal
+            .sessions
+            .get(&user)
+            .copied()
+            .unwrap_or(i64::MAX)
+            .min(entry.window().0);
+        let uid = self.system.uid(&user).ok().flatten();
+        let processes_ended: Vec<u32> = if self.kill_processes && last_of_run {
+            let pids = self.system.sudo_processes(&user, uid, since);
+            if pids.is_empty() {
+                pids
             } else {
-                Vec::new()
-            };
+                self.system.terminate(&pids)
+            }
+        } else {
+            Vec::new()
+        };
 
         if unfinished {
             eprintln!(
@@ -493,7 +540,11 @@ impl<C: Clock, S: System> Agent<C, S> {
             return Ok(());
         }
         self.journal.active.remove(id);
-        self.journal.ended.insert(id.to_owned(), now);
+        self.journal
+            .record_ended(id, now, entry.window().1, self.verifier.max_skew_secs);
+        if last_of_run {
+            self.journal.sessions.remove(&user);
+        }
         if entry.applied_at.is_none() {
             self.usage.discard(id);
         } else if let Err(e) = self.usage.ended(&self.root, &mut self.journal, &entry, now) {
@@ -504,6 +555,7 @@ impl<C: Clock, S: System> Agent<C, S> {
             "timestamps_removed": timestamps_removed,
             "processes_ended": processes_ended,
             "processes_kept": other_in_force && self.kill_processes,
+            "processes_since": last_of_run.then(|| timefmt::rfc3339(since)),
             "groups_removed": groups_removed,
             "errors": errors,
         });
@@ -514,9 +566,9 @@ impl<C: Clock, S: System> Agent<C, S> {
 
 /// Deletes the user's sudo timestamp records (`/run/sudo/ts/<user>`, sudo-rs
 /// `/var/run/sudo-rs/ts/<uid>`); returns the system paths removed, and errors.
-fn remove_timestamps(root: &Root, user: &str) -> (Vec<String>, Vec<String>) {
+fn remove_timestamps(root: &Root, user: &str, uid: Option<u32>) -> (Vec<String>, Vec<String>) {
     let mut paths = vec![format!("/run/sudo/ts/{user}")];
-    if let Some(uid) = accounts::uid_of(root, user) {
+    if let Some(uid) = uid {
         paths.push(format!("/var/run/sudo-rs/ts/{uid}"));
     }
     let (mut removed, mut errors) = (Vec::new(), Vec::new());
@@ -530,5 +582,7 @@ fn remove_timestamps(root: &Root, user: &str) -> (Vec<String>, Vec<String>) {
     (removed, errors)
 }
 
+mod answer;
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

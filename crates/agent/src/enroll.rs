@@ -42,6 +42,10 @@ pub struct Enrollment {
     /// Unix seconds: when the current certificate was received, and when it expires.
     pub cert_received_at: i64,
     pub cert_not_after: i64,
+    /// Random, made at enrollment and kept across certificate renewals: names this enrollment
+    /// (a superseded enrollment is recognised by it). Empty in files of older agents.
+    #[serde(default)]
+    pub enrollment_id: String,
 }
 
 impl Enrollment {
@@ -101,9 +105,12 @@ impl StateDir {
     }
 
     pub fn load(&self) -> Result<Credentials> {
-        let read = |name: &str| {
+        let read = |name: &str| -> Result<String> {
             let p = self.file(name);
-            fs::read_to_string(&p).map_err(|e| Error::file("read", p, e))
+            let bytes = crate::linux::fsio::read_if_present(&p)?
+                .ok_or_else(|| Error::file("read", &p, std::io::ErrorKind::NotFound.into()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| Error::State(format!("`{}` is not UTF-8; enroll again", p.display())))
         };
         let enrollment: Enrollment = serde_json::from_str(&read("enrollment.json")?)
             .map_err(|e| Error::State(format!("enrollment.json is damaged: {e}; enroll again")))?;
@@ -168,6 +175,16 @@ pub fn new_key() -> Result<(Vec<u8>, String)> {
     Ok((pkcs8.as_ref().to_vec(), data_encoding::BASE64.encode(&spki)))
 }
 
+/// 16 random bytes, hex.
+fn new_enrollment_id() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Error::State("cannot make an enrollment id".into()))?;
+    Ok(data_encoding::HEXLOWER.encode(&b))
+}
+
 /// `brevet-agent enroll`: spends the one-time token, stores the credentials.
 pub fn enroll(
     server_url: &str,
@@ -199,6 +216,7 @@ pub fn enroll(
         grant_public_key: resp.grant_public_key,
         cert_received_at: now,
         cert_not_after: parse_rfc3339("cert_not_after", &resp.cert_not_after)?,
+        enrollment_id: new_enrollment_id()?,
     };
     // The CA we were given is what we keep trusting (the server's copy is not a new root).
     state.write("ca.pem", ca_pem.as_bytes(), 0o644)?;
@@ -236,6 +254,7 @@ mod tests {
             grant_public_key: String::new(),
             cert_received_at: 0,
             cert_not_after: 90,
+            enrollment_id: String::new(),
         };
         assert!(!e.renewal_due(59));
         assert!(e.renewal_due(60));

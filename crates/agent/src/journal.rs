@@ -4,9 +4,12 @@
 //! Expiry is enforced from this journal, never from the server: a grant is entered here before
 //! its drop-in is written, so a crash never leaves a drop-in the agent does not know, and a server
 //! that is down never extends a grant. It also holds the ids of ended grants (replay protection,
-//! kept 30 days — longer than any grant window), the acknowledgements and drift findings not yet
-//! delivered (in order), the drift baseline, and where reading sudo's log stopped. A damaged
-//! journal is an error, never reset.
+//! each kept until its own `not_after` plus the clock-skew bound has passed, so a replay is
+//! refused for as long as the grant could be valid), the acknowledgements and drift findings not yet
+//! delivered (in order), the drift baseline, where reading sudo's log stopped, the start of each
+//! user's run of overlapping grants (whose sudo processes end with the last of them), the
+//! newest server-state stamp seen (restore safety), and whether this enrollment was superseded.
+//! A damaged journal is an error, never reset.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use brevet_proto::agent::{Ack, Finding};
 use brevet_proto::canonical;
 use brevet_proto::grant::{GrantDoc, SignedGrant};
+use brevet_proto::state::ServerState;
 use serde::{Deserialize, Serialize};
 
 use crate::linux::fsio;
@@ -23,8 +27,50 @@ use crate::{Error, Result};
 
 pub const FILE: &str = "journal.json";
 const VERSION: u32 = 1;
-/// How long ended grant ids are kept for replay protection.
-pub const ENDED_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// How long an ended id recorded by an older agent (without its `not_after`) is kept: the
+/// latest a grant can start (30 days ahead), its longest window (7 days), and a day of slack.
+pub const LEGACY_ENDED_RETENTION_SECS: i64 = (30 + 7 + 1) * 24 * 3600;
+
+/// An ended grant, remembered so that a replay of it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EndedRepr")]
+pub struct Ended {
+    /// When it ended here (unix seconds).
+    pub at: i64,
+    /// Forgotten from this time on: its `not_after` (or its end, if later) plus the skew bound.
+    /// By then the verifier refuses it as expired anyway.
+    pub keep_until: i64,
+}
+
+/// What the journal may hold for an ended id: the end time alone (older agents) or [`Ended`].
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EndedRepr {
+    Legacy(i64),
+    Full(EndedFields),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndedFields {
+    at: i64,
+    keep_until: i64,
+}
+
+impl From<EndedRepr> for Ended {
+    fn from(r: EndedRepr) -> Ended {
+        match r {
+            EndedRepr::Legacy(at) => Ended {
+                at,
+                keep_until: at.saturating_add(LEGACY_ENDED_RETENTION_SECS),
+            },
+            EndedRepr::Full(f) => Ended {
+                at: f.at,
+                keep_until: f.keep_until,
+            },
+        }
+    }
+}
 
 /// One verified grant the agent holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +119,7 @@ pub struct Baseline {
 struct Stored {
     version: u32,
     active: BTreeMap<String, Entry>,
-    ended: BTreeMap<String, i64>,
+    ended: BTreeMap<String, Ended>,
     pending_acks: Vec<Ack>,
     #[serde(default)]
     pending_drift: Vec<Finding>,
@@ -81,6 +127,24 @@ struct Stored {
     baseline: Option<Baseline>,
     #[serde(default)]
     usage: UsageState,
+    #[serde(default)]
+    sessions: BTreeMap<String, i64>,
+    #[serde(default)]
+    server_state: Option<ServerState>,
+    #[serde(default)]
+    superseded: Option<Superseded>,
+}
+
+/// The server said another enrollment of this device name superseded this agent's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Superseded {
+    /// When the agent first heard it (unix seconds).
+    pub at: i64,
+    /// The enrollment that was superseded (`enrollment_id`); a new enrollment clears the mark.
+    pub enrollment: String,
+    /// What the server said.
+    pub message: String,
 }
 
 #[derive(Debug)]
@@ -88,8 +152,8 @@ pub struct Journal {
     dir: PathBuf,
     /// Grant id → the grant in force or waiting for its start.
     pub active: BTreeMap<String, Entry>,
-    /// Grant id → when it ended.
-    pub ended: BTreeMap<String, i64>,
+    /// Grant id → when it ended, and until when it is remembered.
+    pub ended: BTreeMap<String, Ended>,
     /// Acknowledgements not yet accepted by the server, oldest first.
     pub pending_acks: Vec<Ack>,
     /// Drift findings not yet reported, oldest first.
@@ -97,6 +161,16 @@ pub struct Journal {
     pub baseline: Option<Baseline>,
     /// The position in sudo's log and the grants that ended moments ago ([`crate::usage`]).
     pub usage: UsageState,
+    /// User → start (unix seconds, the earliest `not_before`) of their current run of
+    /// overlapping grants in force. When the last grant of the run ends, every process the user
+    /// started through sudo since then is ended, and the entry goes.
+    pub sessions: BTreeMap<String, i64>,
+    /// The newest server-state stamp seen ([`crate::server_state`]); answers with an older one,
+    /// or none, are refused.
+    pub server_state: Option<ServerState>,
+    /// Set when the server said this enrollment was superseded: nothing is applied any more
+    /// until the device is enrolled again.
+    pub superseded: Option<Superseded>,
     /// SHA-256 of what this process last wrote: an unchanged journal is not written again, so
     /// an idle agent does not write to disk every second.
     last_saved: std::sync::Mutex<Option<Vec<u8>>>,
@@ -125,6 +199,9 @@ impl Journal {
             pending_drift: stored.pending_drift,
             baseline: stored.baseline,
             usage: stored.usage,
+            sessions: stored.sessions,
+            server_state: stored.server_state,
+            superseded: stored.superseded,
             last_saved: std::sync::Mutex::new(None),
         })
     }
@@ -143,6 +220,9 @@ impl Journal {
             pending_drift: self.pending_drift.clone(),
             baseline: self.baseline.clone(),
             usage: self.usage.clone(),
+            sessions: self.sessions.clone(),
+            server_state: self.server_state.clone(),
+            superseded: self.superseded.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&stored)
             .map_err(|e| Error::State(format!("cannot encode the journal: {e}")))?;
@@ -161,11 +241,17 @@ impl Journal {
         Ok(())
     }
 
-    /// Forgets ended ids older than the retention (their windows are long over, so a replay is
-    /// refused as expired anyway).
+    /// Records that grant `id`, whose window ends at `not_after`, ended at `at`: it is refused
+    /// as a replay until `not_after` (or `at`, if later) plus `skew` has passed.
+    pub fn record_ended(&mut self, id: &str, at: i64, not_after: i64, skew: i64) {
+        let keep_until = not_after.max(at).saturating_add(skew.max(0));
+        self.ended.insert(id.to_owned(), Ended { at, keep_until });
+    }
+
+    /// Forgets ended ids whose windows are over (plus the skew bound): a replay of them is
+    /// refused as expired anyway.
     pub fn prune_ended(&mut self, now: i64) {
-        self.ended
-            .retain(|_, at| now.saturating_sub(*at) < ENDED_RETENTION_SECS);
+        self.ended.retain(|_, e| now < e.keep_until);
     }
 
     /// Drops the first `count` acknowledgements (the server accepted them) and saves.
@@ -231,8 +317,7 @@ mod tests {
         let first = inode();
         j.save().unwrap();
         assert_eq!(inode(), first, "rewritten although nothing changed");
-        j.ended
-            .insert("0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d".into(), 1);
+        j.record_ended("0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d", 1, 2, 0);
         j.save().unwrap();
         assert_ne!(
             inode(),
@@ -270,7 +355,7 @@ mod tests {
         assert!(j.active.is_empty());
         let e = entry();
         j.active.insert(e.doc.grant_id.clone(), e.clone());
-        j.ended.insert("x".into(), 7);
+        j.record_ended("x", 7, 100, 120);
         j.pending_acks.push(Ack {
             grant_id: "x".into(),
             action: AckAction::Removed,
@@ -322,12 +407,46 @@ mod tests {
     }
 
     #[test]
-    fn ended_ids_are_kept_thirty_days() {
+    fn ended_ids_are_kept_until_their_own_window_is_over() {
         let tmp = tempfile::tempdir().unwrap();
         let mut j = Journal::load(tmp.path()).unwrap();
-        j.ended.insert("old".into(), 0);
-        j.ended.insert("new".into(), 10);
-        j.prune_ended(ENDED_RETENTION_SECS + 5);
-        assert_eq!(j.ended.keys().collect::<Vec<_>>(), ["new"]);
+        let day = 24 * 3600;
+        // Revoked at 0, before a window of days 30..37 had even started.
+        j.record_ended("future", 0, 37 * day, 120);
+        // Expired at its end.
+        j.record_ended("past", 10, 10, 120);
+        j.prune_ended(129);
+        assert_eq!(j.ended.keys().collect::<Vec<_>>(), ["future", "past"]);
+        j.prune_ended(130);
+        assert_eq!(j.ended.keys().collect::<Vec<_>>(), ["future"]);
+        j.prune_ended(37 * day + 119);
+        assert!(j.ended.contains_key("future"), "kept past thirty days");
+        j.prune_ended(37 * day + 120);
+        assert!(j.ended.is_empty());
+    }
+
+    #[test]
+    fn ended_ids_of_an_older_journal_are_kept_for_the_longest_possible_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join(FILE),
+            r#"{"version":1,"active":{},"ended":{"old":50,"new":{"at":5,"keep_until":9}},"pending_acks":[]}"#,
+        )
+        .unwrap();
+        let j = Journal::load(tmp.path()).unwrap();
+        assert_eq!(
+            j.ended["old"],
+            Ended {
+                at: 50,
+                keep_until: 50 + LEGACY_ENDED_RETENTION_SECS
+            }
+        );
+        assert_eq!(
+            j.ended["new"],
+            Ended {
+                at: 5,
+                keep_until: 9
+            }
+        );
     }
 }

@@ -5,12 +5,15 @@
 //! membership, recorded first in the agent's own [`journal`]; the [`expiry`] timer removes it at
 //! `not_after` from that journal, whether or not the server is reachable, and [`enforce`] closes
 //! the fallback paths on removal (sudo timestamp records, processes started through sudo).
+//! [`account`] refuses grants for system accounts (missing, UID 0, below `UID_MIN`);
+//! [`server_state`] refuses answers from a server whose state went backwards (a restore).
 //! [`reconcile`] repairs drift; [`scan`] reports standing privilege; [`usage`] records what was
 //! run under each grant and what changed while it was in force. Time and the operating
 //! system are parameters ([`clock`], [`system`]), so all of this is unit-tested with fakes.
 //!
 //! Dependencies stay few: no async runtime, no server crates.
 
+pub mod account;
 pub mod cli;
 pub mod clock;
 pub mod enforce;
@@ -24,6 +27,7 @@ pub mod reconcile;
 pub mod root;
 pub mod run;
 pub mod scan;
+pub mod server_state;
 pub mod sudoers;
 pub mod system;
 pub mod usage;

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use brevet_proto::agent::{Ack, DeviceEvent, DeviceGrants, DeviceReport, Finding, Severity};
-use brevet_proto::api::code::DEVICE_DISABLED;
+use brevet_proto::api::code::{DEVICE_DISABLED, DEVICE_SUPERSEDED, RESTORE_PENDING};
 use brevet_proto::timefmt::rfc3339;
 
 use crate::cli::{Command, Mode, RunArgs};
@@ -34,6 +34,12 @@ use crate::{Error, Result, reconcile};
 const MAX_WAIT: Duration = Duration::from_secs(1);
 /// Most events in one upload.
 const EVENT_BATCH: usize = 200;
+/// How often a superseded agent asks again (in case the server was wrong).
+const SUPERSEDED_RETRY: Duration = Duration::from_secs(60);
+/// How often the agent asks while the server waits for a restore to be acknowledged.
+const RESTORE_PENDING_RETRY: Duration = Duration::from_secs(5);
+/// How often the error of a superseded enrollment is repeated in the log.
+const SUPERSEDED_REMINDER: Duration = Duration::from_secs(600);
 
 pub fn main(command: Command) -> Result<u8> {
     match command {
@@ -86,7 +92,14 @@ pub fn main(command: Command) -> Result<u8> {
         Command::Run(args) => {
             let root = args.root.clone().map(Root::new).unwrap_or_else(Root::real);
             if root.is_real() {
-                run(args, root, LinuxSystem::new())
+                let system = LinuxSystem::new();
+                for (name, path) in system.tools() {
+                    match path {
+                        Some(p) => log(&format!("{name}: {}", p.display())),
+                        None => log(&format!("{name}: {}", crate::linux::tools::missing(name))),
+                    }
+                }
+                run(args, root, system)
             } else {
                 let system = SandboxSystem::new(root.clone());
                 run(args, root, system)
@@ -101,6 +114,12 @@ enum Event {
     Offline(String),
     /// The server refuses this device: an administrator disabled it.
     Disabled(String),
+    /// The server says another enrollment of this device name superseded this agent's
+    /// certificate (`device_superseded`).
+    Superseded(String),
+    /// The server waits for an administrator to acknowledge a restore from backup
+    /// (`restore_pending`); grants held run to their own end.
+    RestorePending(String),
     AcksDelivered(usize),
     ReportDelivered(usize),
     EventsDelivered(usize),
@@ -125,7 +144,12 @@ fn run<S: System + 'static>(args: RunArgs, root: Root, system: S) -> Result<u8> 
     let device = creds.enrollment.device.clone();
     let mut agent = Agent::new(root.clone(), &args.state_dir, SystemClock, system, verifier)?
         .with_kill_processes(args.kill_processes && root.is_real())
-        .with_watch(args.watch.clone());
+        .with_watch(args.watch.clone())
+        .with_system_users(args.allow_system_users.clone());
+    agent.set_enrollment(&creds.enrollment.enrollment_id)?;
+    if let Some(mark) = agent.superseded_mark() {
+        log_error(&superseded_message(&mark.message, &args.state_dir, None));
+    }
     // Before any network: whatever expired while the agent was down goes first.
     agent.startup()?;
     log(&format!(
@@ -170,6 +194,8 @@ fn main_loop<C: Clock, S: System>(
     let mut last_reconcile: Option<Instant> = None;
     let mut offline = false;
     let mut disabled = false;
+    let mut restore_pending = false;
+    let mut superseded_told: Option<Instant> = None;
     let mut told = BTreeSet::new();
     loop {
         if last_reconcile.is_none_or(|t| t.elapsed() >= Duration::from_secs(args.reconcile_secs)) {
@@ -209,12 +235,26 @@ fn main_loop<C: Clock, S: System>(
                     log("the server accepts this device again");
                     disabled = false;
                 }
+                if restore_pending {
+                    log("the server delivers grants again (the restore was acknowledged)");
+                    restore_pending = false;
+                }
+                if agent.superseded_mark().is_some() && superseded_told.is_some() {
+                    log_error(
+                        "the server answers this superseded enrollment again; nothing is \
+                         applied until this agent is enrolled again",
+                    );
+                    superseded_told = None;
+                }
                 log_acks(&agent.sync(&list)?);
                 let report = reconcile::reconcile(agent)?;
-                if !report.removed_orphans.is_empty() || !report.restored.is_empty() {
+                if !report.removed_orphans.is_empty()
+                    || !report.restored.is_empty()
+                    || !report.quarantined.is_empty()
+                {
                     log(&format!(
-                        "reconciled: removed {:?}, restored {:?}",
-                        report.removed_orphans, report.restored
+                        "reconciled: removed {:?}, restored {:?}, quarantined {:?}",
+                        report.removed_orphans, report.restored, report.quarantined
                     ));
                 }
             }
@@ -237,6 +277,27 @@ fn main_loop<C: Clock, S: System>(
                 }
                 log_acks(&acks);
                 disabled = true;
+            }
+            Ok(Event::Superseded(why)) => {
+                // Fail closed: another enrollment holds this device name now.
+                let acks = agent.superseded(&why)?;
+                let remind = superseded_told.is_none_or(|t| t.elapsed() >= SUPERSEDED_REMINDER);
+                if remind || !acks.is_empty() {
+                    log_error(&superseded_message(&why, &args.state_dir, Some(acks.len())));
+                    superseded_told = Some(Instant::now());
+                }
+                log_acks(&acks);
+            }
+            Ok(Event::RestorePending(why)) => {
+                if !restore_pending {
+                    log(&format!(
+                        "the server waits for an administrator to acknowledge a restore from \
+                         backup ({why}); grants held run to their own end, nothing new is \
+                         applied; asking again every {} s",
+                        RESTORE_PENDING_RETRY.as_secs()
+                    ));
+                    restore_pending = true;
+                }
             }
             Ok(Event::AcksDelivered(n)) => {
                 agent.acks_delivered(n)?;
@@ -361,21 +422,49 @@ fn spawn_poller(
                     }
                 }
                 Err(e) => {
-                    let event = match &e {
-                        Error::Api { code, message, .. } if code == DEVICE_DISABLED => {
-                            Event::Disabled(message.clone())
-                        }
-                        _ => Event::Offline(e.to_string()),
-                    };
+                    let (event, pause) = poll_failure(&e, backoff);
                     if events.send(event).is_err() {
                         return;
                     }
-                    std::thread::sleep(backoff);
+                    std::thread::sleep(pause);
                     backoff = (backoff * 2).min(Duration::from_secs(15));
                 }
             }
         }
     });
+}
+
+/// What a failed long-poll means, and how long to wait before the next: a refusal the server
+/// states (`device_disabled`, `device_superseded`, `restore_pending`) or being offline.
+fn poll_failure(e: &Error, backoff: Duration) -> (Event, Duration) {
+    match e {
+        Error::Api { code, message, .. } if code == DEVICE_DISABLED => {
+            (Event::Disabled(message.clone()), backoff)
+        }
+        Error::Api { code, message, .. } if code == DEVICE_SUPERSEDED => {
+            (Event::Superseded(message.clone()), SUPERSEDED_RETRY)
+        }
+        Error::Api { code, message, .. } if code == RESTORE_PENDING => (
+            Event::RestorePending(message.clone()),
+            RESTORE_PENDING_RETRY,
+        ),
+        _ => (Event::Offline(e.to_string()), backoff),
+    }
+}
+
+/// The error logged when the enrollment was superseded: what happened, what was done, what to do.
+fn superseded_message(why: &str, state_dir: &Path, removed: Option<usize>) -> String {
+    let done = match removed {
+        Some(n) => format!("{n} grant(s) removed now; "),
+        None => String::new(),
+    };
+    format!(
+        "this device was enrolled again elsewhere: the server says this agent's certificate is \
+         superseded ({why}). {done}no grant is applied with this identity any more. Re-enroll \
+         this agent: stop it, move `{}` aside, run `brevet-agent enroll` with a new token, start \
+         it again",
+        state_dir.join("enrollment.json").display()
+    )
 }
 
 /// Delivers acknowledgements and reports in order, retrying until the server takes them.
@@ -444,10 +533,25 @@ fn log_acks(acks: &[Ack]) {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        log(&format!("grant {} {:?}{why}", a.grant_id, a.action));
+        let message = a.detail["message"]
+            .as_str()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        log(&format!(
+            "grant {} {:?}{why}{message}",
+            a.grant_id, a.action
+        ));
     }
 }
 
 fn log(msg: &str) {
     eprintln!("brevet-agent: {msg}");
 }
+
+/// A condition an administrator must act on.
+fn log_error(msg: &str) {
+    eprintln!("brevet-agent: error: {msg}");
+}
+
+#[cfg(test)]
+mod tests;

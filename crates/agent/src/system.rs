@@ -1,6 +1,7 @@
 //! The operating-system operations the agent needs beyond plain file I/O under its
 //! [`Root`](crate::root::Root): checking a sudoers file with the local sudo's own parser, finding
-//! and ending processes started through sudo, and changing group membership.
+//! and ending processes started through sudo, changing group membership, and looking up the
+//! local account a grant names.
 //!
 //! They sit behind [`System`] so enforcement is unit-tested with [`FakeSystem`]; the real
 //! implementations are in [`crate::linux`].
@@ -31,6 +32,10 @@ pub trait System: Send + Sync {
 
     /// Removes `user` from `group` (no-op if not a member).
     fn group_remove(&self, user: &str, group: &str) -> Result<()>;
+
+    /// The uid of the local account `user`: `Ok(None)` when there is no such account, an error
+    /// when the account database cannot be read (the caller refuses rather than guesses).
+    fn uid(&self, user: &str) -> Result<Option<u32>>;
 }
 
 impl<T: System + ?Sized> System for Arc<T> {
@@ -52,13 +57,38 @@ impl<T: System + ?Sized> System for Arc<T> {
     fn group_remove(&self, user: &str, group: &str) -> Result<()> {
         (**self).group_remove(user, group)
     }
+    fn uid(&self, user: &str) -> Result<Option<u32>> {
+        (**self).uid(user)
+    }
 }
 
 /// A scripted [`System`] for tests: checks drop-ins with the built-in parser unless told to
-/// reject, lists the processes it was given, and records every call.
-#[derive(Debug, Default)]
+/// reject, lists the processes it was given, knows the accounts it was given (by default
+/// `root` 0, `daemon` 1, `alice` 1000, `bob` 1001, `carol` 1002), and records every call.
+#[derive(Debug)]
 pub struct FakeSystem {
     state: Mutex<FakeState>,
+}
+
+impl Default for FakeSystem {
+    fn default() -> Self {
+        let uids = [
+            ("root", 0),
+            ("daemon", 1),
+            ("alice", 1000),
+            ("bob", 1001),
+            ("carol", 1002),
+        ]
+        .into_iter()
+        .map(|(n, u)| (n.to_owned(), u))
+        .collect();
+        FakeSystem {
+            state: Mutex::new(FakeState {
+                uids,
+                ..FakeState::default()
+            }),
+        }
+    }
 }
 
 /// What a [`FakeSystem`] was told and what it saw.
@@ -76,6 +106,10 @@ pub struct FakeState {
     pub members: BTreeSet<(String, String)>,
     /// `Some(group)`: adding to or removing from this group fails.
     pub failing_group: Option<String>,
+    /// Local accounts: name → uid.
+    pub uids: std::collections::BTreeMap<String, u32>,
+    /// `Some(detail)`: looking up an account fails with this detail.
+    pub failing_accounts: Option<String>,
 }
 
 impl FakeSystem {
@@ -163,5 +197,16 @@ impl System for FakeSystem {
         }
         s.members.remove(&(user.to_owned(), group.to_owned()));
         Ok(())
+    }
+
+    fn uid(&self, user: &str) -> Result<Option<u32>> {
+        let s = self.state();
+        if let Some(detail) = &s.failing_accounts {
+            return Err(Error::Command {
+                command: format!("getent passwd {user}"),
+                detail: detail.clone(),
+            });
+        }
+        Ok(s.uids.get(user).copied())
     }
 }

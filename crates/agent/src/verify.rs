@@ -25,6 +25,13 @@ pub enum Reason {
     Replay,
     Skew,
     Expired,
+    /// The local account is missing, UID 0, or a system account ([`crate::account`]).
+    Account,
+    /// The answer's server-state stamp is older than one seen, missing, or forged
+    /// ([`crate::server_state`]).
+    ServerState,
+    /// This agent's enrollment was superseded by another enrollment of the device name.
+    Superseded,
 }
 
 impl Reason {
@@ -36,6 +43,9 @@ impl Reason {
             Reason::Replay => "replay",
             Reason::Skew => "skew",
             Reason::Expired => "expired",
+            Reason::Account => "account",
+            Reason::ServerState => "server_state",
+            Reason::Superseded => "superseded",
         }
     }
 }
@@ -231,7 +241,7 @@ pub(crate) mod tests {
             "the bound itself is allowed"
         );
 
-        j.ended.insert(doc.grant_id.clone(), T0);
+        j.record_ended(&doc.grant_id, T0, T0 + 1800, 120);
         assert_eq!(reason(v.verify(&good, T0, None, &j)), Reason::Replay);
     }
 

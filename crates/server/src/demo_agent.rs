@@ -28,8 +28,9 @@ pub fn agent_binary() -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-/// Lays out the sandbox tree: accounts for the demo people, an empty `sudo` group, a Debian-like
-/// `/etc/sudoers`, and sudo's timestamp directory. Existing files are kept.
+/// Lays out the sandbox tree: accounts for the demo people (UIDs from 1000: the agent refuses
+/// grants for system accounts below `UID_MIN`), an empty `sudo` group, `login.defs`, a
+/// Debian-like `/etc/sudoers`, and sudo's timestamp directory. Existing files are kept.
 pub fn make_root(root: &Path, people: &[&str]) -> Result<(), Error> {
     let mk = |p: &Path| std::fs::create_dir_all(p).map_err(|e| Error::io("create", p, e));
     mk(&root.join("etc/sudoers.d"))?;
@@ -44,6 +45,7 @@ pub fn make_root(root: &Path, people: &[&str]) -> Result<(), Error> {
     for (path, text) in [
         ("etc/passwd", passwd.as_str()),
         ("etc/group", group.as_str()),
+        ("etc/login.defs", "UID_MIN 1000\nUID_MAX 60000\n"),
         (
             "etc/sudoers",
             "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",

@@ -84,20 +84,25 @@ impl SandboxAgent {
     }
 }
 
-/// A minimal endpoint tree: accounts, groups, sudoers, sudo's timestamp dir.
+/// A minimal endpoint tree: accounts for the test people (UIDs from 1000, as on a real system,
+/// since the agent refuses grants for system accounts), groups, `login.defs`, sudoers, sudo's
+/// timestamp dir.
 fn make_root(root: &Path) {
     std::fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
     std::fs::create_dir_all(root.join("run/sudo/ts")).unwrap();
     std::fs::write(
         root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
+         alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n\
+         carol:x:1002:1002::/home/carol:/bin/sh\n",
     )
     .unwrap();
     std::fs::write(
         root.join("etc/group"),
-        "root:x:0:\nsudo:x:27:\nalice:x:1000:\nbob:x:1001:\n",
+        "root:x:0:\ndaemon:x:1:\nsudo:x:27:\nalice:x:1000:\nbob:x:1001:\ncarol:x:1002:\n",
     )
     .unwrap();
+    std::fs::write(root.join("etc/login.defs"), "UID_MIN 1000\nUID_MAX 60000\n").unwrap();
     std::fs::write(
         root.join("etc/sudoers"),
         "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",

@@ -1,6 +1,7 @@
 //! The real sudo, as root, inside a private mount namespace over a copy of `/etc` (the host is
 //! never touched): a grant gives exactly its command, and revocation, `done` and expiry take it
 //! away; the timestamp record goes; a deleted drop-in comes back; standing privilege is reported.
+//! A root process opened under one grant ends with the last overlapping grant of that person.
 //! The record of use: the commands run under a grant reach the audit trail as `grant.used`
 //! events, and a file and a package changed during it as `grant.changes`, across a server
 //! outage and an agent restart, each exactly once.
@@ -137,7 +138,6 @@ fn real_sudo_follows_the_grant() {
     drop(h);
 }
 
-/// An agent started in `ns` with its output in `log`, printed if the test fails.
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -267,5 +267,67 @@ fn real_sudo_use_is_recorded_once_across_an_outage() {
     ids.dedup();
     assert_eq!(ids.len(), n, "an event was recorded twice");
     drop(agent);
+    drop(h);
+}
+
+/// Grant A (ALL) lets dora start a root process; a later grant B of hers overlaps A. When A
+/// ends, B keeps the process; when B ends, it must end too (the old agent only ended processes
+/// started after B's `not_before`, so a shell from A's time outlived every grant).
+///
+/// The namespaces of parallel tests share the host's process table, and their agents end the
+/// sudo processes of their own `alice`: this test's person has a name and a UID of her own.
+#[test]
+fn real_sudo_a_root_process_ends_with_the_last_overlapping_grant() {
+    let test = "real_sudo_a_root_process_ends_with_the_last_overlapping_grant";
+    let Some(ns) = namespace(test) else { return };
+    let Some(mut h) = Harness::start(Db::Sqlite, test) else {
+        return;
+    };
+    let c = h.cast();
+    h.add_user(&c.admin, "dora", &["operators"]);
+    let dora = h.login("dora");
+    ns.sh_ok("useradd -M -u 4377 -s /bin/sh dora");
+    let state = ns::enroll(&ns, &h, &c.admin, "web-01");
+    let _agent = ns::NsAgent::start(&ns, &state, &[]);
+    let drop_in = |g: &str| format!("/etc/sudoers.d/brevet_{}", g.replace('-', ""));
+    let present = |g: &str| ns.sh(&format!("test -f {}", drop_in(g))).status.success();
+
+    // Grant A: role `admin` (ALL).
+    let r = dora.create_request(&ask("admin", "30m")).unwrap();
+    let a = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    wait_until("grant A in force", 5, || present(&a));
+    let started = unix_now();
+    // A duration unique to this run names the process.
+    let secs = 7000 + std::process::id() % 1000;
+    ns.sh_ok(&format!(
+        "su dora -c 'sudo -n /bin/sleep {secs}' </dev/null >/dev/null 2>&1 &"
+    ));
+    let alive = || {
+        ns.sh(&format!("pgrep -fx '/bin/sleep {secs}' >/dev/null"))
+            .status
+            .success()
+    };
+    wait_until("the root process runs", 5, alive);
+
+    // Grant B starts strictly later than the process (start times have whole seconds).
+    wait_until("two seconds on", 5, || unix_now() >= started + 2);
+    let r = dora.create_request(&ask("short", "30m")).unwrap();
+    let b = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+    wait_until("grant B in force", 5, || present(&b));
+
+    c.bob.revoke(&a, "A is over").unwrap();
+    wait_until("A removed", 5, || {
+        dora.grant(&a).unwrap().revocation_confirmed_at.is_some()
+    });
+    assert!(!present(&a));
+    assert!(alive(), "B is in force: dora's process is kept");
+
+    c.bob.revoke(&b, "B is over").unwrap();
+    wait_until(
+        "the root process from grant A ended with the last grant",
+        10,
+        || !alive(),
+    );
+    assert!(!sudo_as(&ns, "dora", "/usr/bin/id -u"));
     drop(h);
 }

@@ -16,23 +16,30 @@ use crate::reconcile::reconcile;
 use crate::system::FakeSystem;
 use crate::verify::tests::{T0, key, sign_raw};
 
-const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
-const FILE: &str = "brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d";
+mod accounts;
+mod impostors;
+mod planted;
+mod replay;
+mod sessions;
+mod state;
+
+pub(crate) const ID: &str = "0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d";
+pub(crate) const FILE: &str = "brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d";
 /// The sample grant's `not_after`.
-const NA: i64 = T0 + 1800;
+pub(crate) const NA: i64 = T0 + 1800;
 
-type TestAgent = Agent<FakeClock, Arc<FakeSystem>>;
+pub(crate) type TestAgent = Agent<FakeClock, Arc<FakeSystem>>;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: Root,
-    state: PathBuf,
-    key: Ed25519KeyPair,
-    sys: Arc<FakeSystem>,
+pub(crate) struct Env {
+    pub(crate) _tmp: tempfile::TempDir,
+    pub(crate) root: Root,
+    pub(crate) state: PathBuf,
+    pub(crate) key: Ed25519KeyPair,
+    pub(crate) sys: Arc<FakeSystem>,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path().join("root"));
         std::fs::create_dir_all(root.path("/etc")).unwrap();
@@ -46,7 +53,7 @@ impl Env {
         }
     }
 
-    fn agent_at(&self, now: i64) -> TestAgent {
+    pub(crate) fn agent_at(&self, now: i64) -> TestAgent {
         let verifier = Verifier::new("web-01", self.key.public_key().as_ref().to_vec());
         Agent::new(
             self.root.clone(),
@@ -59,12 +66,12 @@ impl Env {
         .with_kill_processes(true)
     }
 
-    fn drop_in(&self) -> PathBuf {
+    pub(crate) fn drop_in(&self) -> PathBuf {
         self.root.sudoers_d().join(FILE)
     }
 
     /// Everything in ROOT/etc/sudoers.d (empty when absent).
-    fn sudoers_d(&self) -> Vec<String> {
+    pub(crate) fn sudoers_d(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root.sudoers_d())
             .map(|d| {
                 d.flatten()
@@ -77,11 +84,11 @@ impl Env {
     }
 }
 
-fn doc() -> GrantDoc {
+pub(crate) fn doc() -> GrantDoc {
     crate::sudoers::render_tests_doc()
 }
 
-fn delivery(
+pub(crate) fn delivery(
     grants: Vec<(String, brevet_proto::grant::SignedGrant)>,
     server_time: i64,
 ) -> DeviceGrants {
@@ -100,16 +107,16 @@ fn delivery(
     }
 }
 
-fn deliver(env: &Env, d: &GrantDoc, now: i64) -> DeviceGrants {
+pub(crate) fn deliver(env: &Env, d: &GrantDoc, now: i64) -> DeviceGrants {
     delivery(vec![(d.grant_id.clone(), sign_raw(d, &env.key))], now)
 }
 
-fn mode(p: &Path) -> u32 {
+pub(crate) fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
 /// Applies the sample grant at T0 and returns the agent.
-fn applied(env: &Env) -> TestAgent {
+pub(crate) fn applied(env: &Env) -> TestAgent {
     let mut a = env.agent_at(T0);
     let acks = a.sync(&deliver(env, &doc(), T0)).unwrap();
     assert_eq!(acks.len(), 1, "{acks:?}");
@@ -182,6 +189,9 @@ impl System for JournalFirst {
     fn group_remove(&self, u: &str, g: &str) -> Result<()> {
         self.inner.group_remove(u, g)
     }
+    fn uid(&self, u: &str) -> Result<Option<u32>> {
+        self.inner.uid(u)
+    }
 }
 
 #[test]
@@ -245,7 +255,7 @@ fn expiry_removes_at_not_after_and_not_one_second_before() {
     assert_eq!(acks[0].detail["drop_in"], format!("/etc/sudoers.d/{FILE}"));
     assert_eq!(acks[0].at, rfc3339(NA));
     assert!(!env.drop_in().exists());
-    assert_eq!(a.journal().ended.get(ID), Some(&NA));
+    assert_eq!(a.journal().ended.get(ID).map(|e| e.at), Some(NA));
     assert_eq!(a.next_deadline(), None);
     // The server, not yet aware, delivers it again: refused as a replay, nothing written.
     let again = a.sync(&deliver(&env, &doc(), NA - 1)).unwrap();
@@ -418,7 +428,7 @@ fn refused_grants_are_acked_with_their_reason_and_nothing_is_written() {
     let env = Env::new();
     // Replay: an id this device already ended.
     let mut a = env.agent_at(T0);
-    a.journal.ended.insert(ID.into(), T0 - 5);
+    a.journal.record_ended(ID, T0 - 5, NA, 120);
     let acks = a.sync(&deliver(&env, &doc(), T0)).unwrap();
     assert_eq!(acks[0].reason.as_deref(), Some("replay"));
     assert!(env.sudoers_d().is_empty());
@@ -546,22 +556,21 @@ fn reconcile_restores_a_deleted_or_altered_drop_in_and_removes_orphans() {
     let want = std::fs::read_to_string(env.drop_in()).unwrap();
     std::fs::remove_file(env.drop_in()).unwrap();
     let orphan = "brevet_ffffffffffffffffffffffffffffffff";
-    let impostor = "brevet_backdoor";
-    for name in [orphan, impostor] {
-        std::fs::write(
-            env.root.sudoers_d().join(name),
-            "mallory ALL=(ALL) NOPASSWD: ALL\n",
-        )
-        .unwrap();
-    }
-    std::fs::write(env.root.sudoers_d().join(".brevet_ffff.tmp"), "x").unwrap();
+    std::fs::write(
+        env.root.sudoers_d().join(orphan),
+        "mallory ALL=(ALL) NOPASSWD: ALL\n",
+    )
+    .unwrap();
+    let temp = ".brevet_ffffffffffffffffffffffffffffffff.tmp";
+    std::fs::write(env.root.sudoers_d().join(temp), "x").unwrap();
     let report = reconcile(&mut a).unwrap();
     assert_eq!(report.restored, [ID]);
-    assert_eq!(report.removed_orphans, [impostor, orphan]);
+    assert_eq!(report.removed_orphans, [orphan]);
+    assert!(report.quarantined.is_empty());
     assert_eq!(env.sudoers_d(), [FILE]);
     assert_eq!(std::fs::read_to_string(env.drop_in()).unwrap(), want);
     assert_eq!(mode(&env.drop_in()), 0o440);
-    assert_eq!(report.drift.len(), 3, "{:?}", report.drift);
+    assert_eq!(report.drift.len(), 2, "{:?}", report.drift);
 
     // Altered in place (content or mode) is restored too.
     std::fs::set_permissions(env.drop_in(), std::fs::Permissions::from_mode(0o644)).unwrap();

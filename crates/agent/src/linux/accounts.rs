@@ -1,22 +1,60 @@
-//! Reading `/etc/passwd` and `/etc/group` (under the Root), and the pure edit the sandbox uses to
-//! add or remove a group member. Lines the agent does not edit are kept byte for byte.
+//! Reading `/etc/passwd`, `/etc/group` and `/etc/login.defs` (under the Root, through
+//! [`sysfile`], so a planted FIFO or link is refused and never blocks), and the pure edit the
+//! sandbox uses to add or remove a group member. Lines the agent does not edit are kept byte for
+//! byte.
 
 use std::path::Path;
 
 use crate::linux::fsio;
+use crate::linux::sysfile::{self, Links, MAX_SYSTEM_FILE};
 use crate::root::Root;
 use crate::{Error, Result};
 
-/// The uid of `user` from ROOT/etc/passwd, if listed.
-pub fn uid_of(root: &Root, user: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(root.path("/etc/passwd")).ok()?;
+/// The system's default `UID_MIN` when login.defs does not set one.
+pub const DEFAULT_UID_MIN: u32 = 1000;
+
+fn read_etc(root: &Root, sys: &str) -> Result<Option<String>> {
+    sysfile::read_text(&root.path(sys), MAX_SYSTEM_FILE, Links::Refuse)
+}
+
+/// The uid of `user` in the text of a passwd file.
+pub fn uid_in(text: &str, user: &str) -> Option<u32> {
     text.lines().find_map(|line| {
         let mut f = line.split(':');
         if f.next()? != user {
             return None;
         }
-        f.nth(1)?.parse().ok()
+        f.nth(1)?.trim().parse().ok()
     })
+}
+
+/// The uid of `user` from ROOT/etc/passwd: `Ok(None)` when the file or the account is absent, an
+/// error when the file cannot be read safely.
+pub fn uid_checked(root: &Root, user: &str) -> Result<Option<u32>> {
+    Ok(read_etc(root, "/etc/passwd")?.and_then(|t| uid_in(&t, user)))
+}
+
+/// The uid of `user` from ROOT/etc/passwd, if listed and readable.
+pub fn uid_of(root: &Root, user: &str) -> Option<u32> {
+    uid_checked(root, user).ok().flatten()
+}
+
+/// `UID_MIN` in the text of a login.defs file (`UID_MIN<blanks>NUMBER`, `#` comments).
+pub fn uid_min_in(text: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next()? == "UID_MIN").then_some(())?;
+        words.next()?.parse().ok()
+    })
+}
+
+/// The lowest uid of a person's account: `UID_MIN` from ROOT/etc/login.defs, or
+/// [`DEFAULT_UID_MIN`] when the file or the setting is absent. A file that cannot be read safely
+/// (a FIFO, a link, too large) is an error: the caller refuses rather than guesses.
+pub fn uid_min(root: &Root) -> Result<u32> {
+    Ok(read_etc(root, "/etc/login.defs")?
+        .and_then(|t| uid_min_in(&t))
+        .unwrap_or(DEFAULT_UID_MIN))
 }
 
 /// The members listed for `group` in the text of a group file; `None` if the group is absent.
@@ -38,8 +76,9 @@ pub fn members_in(text: &str, group: &str) -> Option<Vec<String>> {
 
 /// The members of `group` in ROOT/etc/group (empty when the file or the group is absent).
 pub fn members(root: &Root, group: &str) -> Vec<String> {
-    std::fs::read_to_string(root.path("/etc/group"))
+    read_etc(root, "/etc/group")
         .ok()
+        .flatten()
         .and_then(|t| members_in(&t, group))
         .unwrap_or_default()
 }
@@ -89,8 +128,16 @@ pub fn edit_members(text: &str, group: &str, user: &str, add: bool) -> Result<Op
 /// keeping the file's mode.
 pub fn rewrite_group_file(path: &Path, group: &str, user: &str, add: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?;
-    let mode = std::fs::metadata(path)
+    let bytes = sysfile::read(path, MAX_SYSTEM_FILE, Links::Refuse)?
+        .ok_or_else(|| Error::file("read", path, std::io::ErrorKind::NotFound.into()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::file(
+            "edit",
+            path,
+            std::io::Error::other("it is not UTF-8; edit it by hand"),
+        )
+    })?;
+    let mode = std::fs::symlink_metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o644);
     match edit_members(&text, group, user, add)? {
@@ -145,5 +192,27 @@ mod tests {
         let root = Root::new(tmp.path());
         assert_eq!(uid_of(&root, "alice"), Some(1000));
         assert_eq!(uid_of(&root, "bob"), None);
+        assert_eq!(uid_checked(&root, "root").unwrap(), Some(0));
+    }
+
+    #[test]
+    fn uid_min_from_login_defs() {
+        assert_eq!(
+            uid_min_in("# UID_MIN 5\nUID_MIN\t\t 500\nUID_MAX 60000\n"),
+            Some(500)
+        );
+        assert_eq!(uid_min_in("UID_MINX 5\nSYS_UID_MIN 100\n"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        assert_eq!(uid_min(&root).unwrap(), DEFAULT_UID_MIN, "no file");
+        std::fs::create_dir_all(root.path("/etc")).unwrap();
+        std::fs::write(root.path("/etc/login.defs"), "UMASK 022\n").unwrap();
+        assert_eq!(uid_min(&root).unwrap(), DEFAULT_UID_MIN, "no setting");
+        std::fs::write(root.path("/etc/login.defs"), "UID_MIN 2000\n").unwrap();
+        assert_eq!(uid_min(&root).unwrap(), 2000);
+        std::fs::remove_file(root.path("/etc/login.defs")).unwrap();
+        if crate::linux::sysfile::tests::mkfifo(&root.path("/etc/login.defs")) {
+            assert!(uid_min(&root).is_err(), "a FIFO is refused, not waited on");
+        }
     }
 }

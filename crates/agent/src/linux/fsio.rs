@@ -72,13 +72,13 @@ pub fn remove_if_present(path: &Path) -> Result<bool> {
     }
 }
 
-/// Reads `path`; `Ok(None)` when it does not exist.
+/// Largest state file the agent reads back (journal, event queue, baselines).
+pub const MAX_STATE_FILE: u64 = 1 << 30;
+
+/// Reads the agent's own file at `path` (a regular file, not through a symlink, never blocking:
+/// [`super::sysfile`]); `Ok(None)` when it does not exist.
 pub fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::file("read", path, e)),
-    }
+    super::sysfile::read(path, MAX_STATE_FILE, super::sysfile::Links::Refuse)
 }
 
 #[cfg(test)]

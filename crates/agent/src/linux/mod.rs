@@ -4,11 +4,14 @@
 //! On the real root a drop-in is installed only if the local `visudo` accepted it; without
 //! `visudo` nothing is installed. In a sandbox the local `visudo` is used when present, otherwise
 //! the agent's own strict parser of the subset it writes ([`crate::sudoers::check`]), and the
-//! agent says so once. A sandbox never scans or ends processes: they are not its own.
+//! agent says so once. A sandbox never scans or ends processes: they are not its own, and its
+//! accounts are those of ROOT/etc/passwd. Every program is run by absolute path ([`tools`]).
 
 pub mod accounts;
 pub mod fsio;
 pub mod procs;
+pub mod sysfile;
+pub mod tools;
 pub mod visudo;
 
 use std::path::{Path, PathBuf};
@@ -20,22 +23,39 @@ use crate::sudoers::check;
 use crate::system::System;
 use crate::{Error, Result};
 
-/// The real endpoint: `visudo`, `/proc`, `kill`, `gpasswd`.
+/// The real endpoint: `visudo`, `/proc`, `kill`, `gpasswd`, `getent`, each by the absolute path
+/// found once at start ([`tools`]).
 #[derive(Debug)]
 pub struct LinuxSystem {
     visudo: Option<PathBuf>,
+    gpasswd: Option<PathBuf>,
+    kill: Option<PathBuf>,
+    getent: Option<PathBuf>,
     time_bounds: bool,
 }
 
 impl LinuxSystem {
-    /// Locates `visudo` and probes once whether it accepts `NOTBEFORE`/`NOTAFTER`.
+    /// Locates the tools and probes once whether `visudo` accepts `NOTBEFORE`/`NOTAFTER`.
     pub fn new() -> LinuxSystem {
         let visudo = visudo::find();
         let time_bounds = visudo.as_deref().is_some_and(visudo::probe_time_bounds);
         LinuxSystem {
             visudo,
+            gpasswd: tools::find("gpasswd"),
+            kill: tools::find("kill"),
+            getent: tools::find("getent"),
             time_bounds,
         }
+    }
+
+    /// The tools found, by name (for the start-up log and tests).
+    pub fn tools(&self) -> Vec<(&'static str, Option<&Path>)> {
+        vec![
+            ("visudo", self.visudo.as_deref()),
+            ("gpasswd", self.gpasswd.as_deref()),
+            ("kill", self.kill.as_deref()),
+            ("getent", self.getent.as_deref()),
+        ]
     }
 }
 
@@ -45,9 +65,15 @@ impl Default for LinuxSystem {
     }
 }
 
-fn gpasswd(flag: &str, user: &str, group: &str) -> Result<()> {
+fn gpasswd(tool: Option<&Path>, flag: &str, user: &str, group: &str) -> Result<()> {
     let command = format!("gpasswd {flag} {user} {group}");
-    let out = Command::new("gpasswd")
+    let Some(tool) = tool else {
+        return Err(Error::Command {
+            command,
+            detail: tools::missing("gpasswd"),
+        });
+    };
+    let out = Command::new(tool)
         .args([flag, user, group])
         .stdin(Stdio::null())
         .output()
@@ -63,6 +89,38 @@ fn gpasswd(flag: &str, user: &str, group: &str) -> Result<()> {
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }
+}
+
+/// `getent passwd USER`: the account as the system's name service sees it (local files, LDAP,
+/// SSSD). Exit status 2 means there is no such account.
+fn getent_uid(getent: &Path, user: &str) -> Result<Option<u32>> {
+    let command = format!("getent passwd {user}");
+    let out = Command::new(getent)
+        .args(["passwd", user])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| Error::Command {
+            command: command.clone(),
+            detail: e.to_string(),
+        })?;
+    match out.status.code() {
+        Some(0) => {}
+        Some(2) => return Ok(None),
+        _ => {
+            return Err(Error::Command {
+                command,
+                detail: format!("exited with {}", out.status),
+            });
+        }
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    accounts::uid_in(&text, user)
+        .map(Some)
+        .ok_or_else(|| Error::Command {
+            command,
+            detail: "its answer has no numeric uid for that name".into(),
+        })
 }
 
 impl System for LinuxSystem {
@@ -87,7 +145,16 @@ impl System for LinuxSystem {
     }
 
     fn terminate(&self, pids: &[u32]) -> Vec<u32> {
-        procs::terminate(Path::new("/proc"), pids)
+        match &self.kill {
+            Some(kill) => procs::terminate(Path::new("/proc"), kill, pids),
+            None => {
+                eprintln!(
+                    "brevet-agent: cannot end processes: {}",
+                    tools::missing("kill")
+                );
+                Vec::new()
+            }
+        }
     }
 
     fn group_add(&self, user: &str, group: &str) -> Result<()> {
@@ -97,7 +164,7 @@ impl System for LinuxSystem {
         {
             return Ok(());
         }
-        gpasswd("-a", user, group)
+        gpasswd(self.gpasswd.as_deref(), "-a", user, group)
     }
 
     fn group_remove(&self, user: &str, group: &str) -> Result<()> {
@@ -107,7 +174,14 @@ impl System for LinuxSystem {
         {
             return Ok(());
         }
-        gpasswd("-d", user, group)
+        gpasswd(self.gpasswd.as_deref(), "-d", user, group)
+    }
+
+    fn uid(&self, user: &str) -> Result<Option<u32>> {
+        match &self.getent {
+            Some(getent) => getent_uid(getent, user),
+            None => accounts::uid_checked(&Root::real(), user),
+        }
     }
 }
 
@@ -182,6 +256,10 @@ impl System for SandboxSystem {
     fn group_remove(&self, user: &str, group: &str) -> Result<()> {
         accounts::rewrite_group_file(&self.root.path("/etc/group"), group, user, false)
     }
+
+    fn uid(&self, user: &str) -> Result<Option<u32>> {
+        accounts::uid_checked(&self.root, user)
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +279,31 @@ mod tests {
         assert_eq!(accounts::members(&root, "docker"), ["bob"]);
         assert!(sys.group_add("alice", "wheel").is_err());
         assert!(sys.sudo_processes("alice", Some(1000), 0).is_empty());
+    }
+
+    #[test]
+    fn accounts_come_from_the_name_service_or_the_sandbox_passwd() {
+        let real = LinuxSystem::new();
+        assert_eq!(real.uid("root").unwrap(), Some(0));
+        assert_eq!(real.uid("brevet-no-such-user").unwrap(), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let sandbox = SandboxSystem::builtin_checker(root.clone());
+        assert_eq!(sandbox.uid("alice").unwrap(), None, "no passwd file");
+        std::fs::create_dir_all(root.path("/etc")).unwrap();
+        std::fs::write(
+            root.path("/etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(sandbox.uid("alice").unwrap(), Some(1000));
+        assert_eq!(sandbox.uid("bob").unwrap(), None);
+        std::fs::remove_file(root.path("/etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.path("/etc/passwd")).unwrap();
+        assert!(
+            sandbox.uid("root").is_err(),
+            "a link out of the sandbox is refused"
+        );
     }
 
     #[test]

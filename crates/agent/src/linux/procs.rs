@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How the `/proc` scan reads time.
@@ -35,16 +36,24 @@ impl ProcClock {
     }
 }
 
+/// `getconf CLK_TCK` (by absolute path), asked once; 100 when it cannot be asked.
 fn clk_tck() -> i64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or(100)
+    static TCK: OnceLock<i64> = OnceLock::new();
+    *TCK.get_or_init(|| {
+        super::tools::find("getconf")
+            .and_then(|getconf| {
+                Command::new(getconf)
+                    .arg("CLK_TCK")
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()
+            })
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
 }
 
 /// Field 22 (`starttime`) and field 3 (`state`) of a `/proc/PID/stat` line. The command name in
@@ -107,12 +116,12 @@ fn alive(proc: &Path, pid: u32) -> bool {
         .is_some_and(|(state, _)| state != 'Z' && state != 'X')
 }
 
-fn signal(sig: &str, pids: &[u32]) {
+fn signal(kill: &Path, sig: &str, pids: &[u32]) {
     if pids.is_empty() {
         return;
     }
     // `kill` reports pids that are already gone; that is expected here.
-    let _ = Command::new("kill")
+    let _ = Command::new(kill)
         .arg(format!("-{sig}"))
         .args(pids.iter().map(u32::to_string))
         .stdout(Stdio::null())
@@ -131,13 +140,14 @@ fn wait_gone(proc: &Path, pids: &[u32], limit: Duration) -> Vec<u32> {
     }
 }
 
-/// SIGTERM, up to 2 s of grace, then SIGKILL; returns the PIDs that are gone afterwards.
-pub fn terminate(proc: &Path, pids: &[u32]) -> Vec<u32> {
+/// SIGTERM, up to 2 s of grace, then SIGKILL, with the `kill` program at `kill` (an absolute
+/// path from [`super::tools`]); returns the PIDs that are gone afterwards.
+pub fn terminate(proc: &Path, kill: &Path, pids: &[u32]) -> Vec<u32> {
     let me = std::process::id();
     let targets: Vec<u32> = pids.iter().copied().filter(|&p| p != me && p > 1).collect();
-    signal("TERM", &targets);
+    signal(kill, "TERM", &targets);
     let left = wait_gone(proc, &targets, Duration::from_secs(2));
-    signal("KILL", &left);
+    signal(kill, "KILL", &left);
     let left = wait_gone(proc, &left, Duration::from_secs(1));
     targets.into_iter().filter(|p| !left.contains(p)).collect()
 }
@@ -175,7 +185,7 @@ mod tests {
             .unwrap()
             .as_secs() as i64
             - 5;
-        let mut child = Command::new("sleep")
+        let mut child = Command::new("/bin/sleep")
             .arg("30")
             .env("SUDO_USER", &user)
             .spawn()
@@ -189,7 +199,8 @@ mod tests {
         // Reap concurrently so the child does not linger as a zombie.
         let pid = child.id();
         let reaper = std::thread::spawn(move || child.wait());
-        assert_eq!(terminate(proc, &[pid]), vec![pid]);
+        let kill = crate::linux::tools::find("kill").expect("kill installed");
+        assert_eq!(terminate(proc, &kill, &[pid]), vec![pid]);
         reaper.join().unwrap().unwrap();
     }
 }

@@ -7,21 +7,9 @@ use std::process::{Command, Stdio};
 
 use crate::{Error, Result};
 
-/// Directories searched after `$PATH`: `visudo` lives in sbin, which a non-root `$PATH` omits.
-const SBIN: [&str; 2] = ["/usr/sbin", "/sbin"];
-
-/// The `visudo` executable, if installed.
+/// The `visudo` executable, if installed in a fixed system directory (never through `$PATH`).
 pub fn find() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(SBIN.iter().map(PathBuf::from))
-        .map(|d| d.join("visudo"))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    super::tools::find("visudo")
 }
 
 /// `visudo -cf FILE`; a rejection carries visudo's own words.

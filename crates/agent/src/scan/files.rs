@@ -1,42 +1,19 @@
 //! Read-only access to the scanned tree. Every read is confined to the [`Root`]: the path is
 //! canonicalised and must stay under the canonical base, so a symlink or an `#include` cannot
-//! make a `--root` scan read the host's files. Only regular files are opened (non-blocking, so a
-//! FIFO planted in `/etc/sudoers.d` cannot hang the agent) and at most [`MAX_BYTES`] are read.
+//! make a `--root` scan read the host's files. Only regular files are opened ([`sysfile`]: a FIFO
+//! planted in `/etc/sudoers.d` cannot hang the agent) and at most [`MAX_BYTES`] are read.
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
+use crate::linux::sysfile::{self, Links};
 use crate::root::Root;
 
 /// Bigger than any sane `/etc/group` or sudoers file; anything larger is reported, not read.
-pub(crate) const MAX_BYTES: u64 = 8 << 20;
-
-#[cfg(any(
-    target_arch = "x86",
-    target_arch = "x86_64",
-    target_arch = "arm",
-    target_arch = "aarch64",
-    target_arch = "riscv64",
-    target_arch = "loongarch64",
-    target_arch = "s390x",
-    target_arch = "powerpc64"
-))]
-pub(crate) const O_NONBLOCK: i32 = 0o4000;
-#[cfg(not(any(
-    target_arch = "x86",
-    target_arch = "x86_64",
-    target_arch = "arm",
-    target_arch = "aarch64",
-    target_arch = "riscv64",
-    target_arch = "loongarch64",
-    target_arch = "s390x",
-    target_arch = "powerpc64"
-)))]
-pub(crate) const O_NONBLOCK: i32 = 0; // the `is_file` check before opening still applies
+pub(crate) const MAX_BYTES: u64 = sysfile::MAX_SYSTEM_FILE;
 
 /// Resolves `path` (already inside the root) to its canonical form, refusing anything that
 /// ends up outside the root. `Ok(None)` when it does not exist.
@@ -58,47 +35,14 @@ pub(crate) fn contained(root: &Root, path: &Path) -> Result<Option<PathBuf>, Err
     Ok(Some(canon))
 }
 
-/// The bytes of a regular file, or `Ok(None)` when it does not exist.
+/// The bytes of a regular file, or `Ok(None)` when it does not exist. Read through
+/// [`sysfile`] from its canonical path: a FIFO or device is never opened, a name swapped for a
+/// link after the check is refused, and at most `max` bytes are read.
 pub(crate) fn read_bytes(root: &Root, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
     let Some(canon) = contained(root, path)? else {
         return Ok(None);
     };
-    let meta = fs::metadata(&canon).map_err(|e| Error::file("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(Error::file(
-            "read",
-            path,
-            io::Error::other("not a regular file"),
-        ));
-    }
-    if meta.len() > max {
-        return Err(Error::file(
-            "read",
-            path,
-            io::Error::other(format!("larger than {max} bytes")),
-        ));
-    }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(&canon)
-        .map_err(|e| Error::file("open", path, e))?;
-    // The name may have been swapped between the checks above and `open`: check the handle.
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::file("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(Error::file(
-            "read",
-            path,
-            io::Error::other("not a regular file"),
-        ));
-    }
-    let mut buf = Vec::new();
-    file.take(max)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::file("read", path, e))?;
-    Ok(Some(buf))
+    sysfile::read(&canon, max, Links::Refuse)
 }
 
 /// A text file read leniently (invalid UTF-8 replaced), or `Ok(None)` when it does not exist.

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::root::Root;
 
+pub(crate) use remediate::move_to_quarantine;
 pub use remediate::{Remedy, remediate, remediate_at};
 
 /// Member of an admin or root-equivalent group (`group-member:<group>:<user>`).

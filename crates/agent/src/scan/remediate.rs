@@ -25,6 +25,7 @@ use super::accounts::{Accounts, Via};
 use super::sudoers::DROPIN_DIR;
 use super::{Allowlist, files, groups, lexer};
 use crate::clock::{Clock, SystemClock};
+use crate::linux::sysfile::{self, Links};
 use crate::root::Root;
 use crate::{Error, Result};
 
@@ -184,7 +185,9 @@ fn quarantine_files(
         // Only what sudo reads through `#includedir`: moving a file named by an explicit
         // `#include` could leave sudo unable to start.
         .filter(|n| files::sudo_reads_name(n) && !n.contains(['/', '\0']))
-        .filter(|n| !n.starts_with("brevet_") && !allow.sudoers_files.iter().any(|a| a == n))
+        .filter(|n| {
+            !crate::sudoers::is_drop_in_name(n) && !allow.sudoers_files.iter().any(|a| a == n)
+        })
         .collect();
     if names.is_empty() {
         return;
@@ -198,10 +201,7 @@ fn quarantine_files(
     if let Err(e) = ensure_private_dir(qdir) {
         return errors.push(e);
     }
-    let stamp: String = brevet_proto::timefmt::rfc3339(now)
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
+    let stamp = stamp(now);
     for name in names {
         let sys = format!("{DROPIN_DIR}/{name}");
         let src = dropins.join(name);
@@ -239,6 +239,26 @@ fn names_user(text: &str, user: &str) -> bool {
     })
 }
 
+/// `20261128T100000Z`: the UTC time a quarantined file is suffixed with.
+fn stamp(now: i64) -> String {
+    brevet_proto::timefmt::rfc3339(now)
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
+}
+
+/// Moves the entry at `src` (any type; never opened) into the private directory `qdir` as
+/// `<name>.<UTC time>`, creating `qdir` with mode 0700. `Ok(None)` if `src` is gone.
+pub(crate) fn move_to_quarantine(src: &Path, qdir: &Path, now: i64) -> Result<Option<PathBuf>> {
+    let (Some(dir), Some(name)) = (src.parent(), src.file_name()) else {
+        let e = io::Error::other("it has no directory or name");
+        return Err(Error::file("quarantine", src, e));
+    };
+    ensure_private_dir(qdir)?;
+    let name = format!("{}.{}", name.to_string_lossy(), stamp(now));
+    quarantine(src, dir, qdir, &name)
+}
+
 fn ensure_private_dir(dir: &Path) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -258,16 +278,14 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Moves `src` into `qdir` under `name` (or `name.N` if taken). `Ok(None)` if `src` is gone.
+/// Within a filesystem any entry is renamed (never opened); across filesystems only a regular
+/// file or a symlink can be copied, anything else is left in place and reported.
 fn quarantine(src: &Path, src_dir: &Path, qdir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let meta = match fs::symlink_metadata(src) {
         Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::file("inspect", src, e)),
     };
-    if !(meta.is_file() || meta.file_type().is_symlink()) {
-        let e = io::Error::other("not a regular file; left in place");
-        return Err(Error::file("quarantine", src, e));
-    }
     let mut dest = qdir.join(name);
     let mut n = 1;
     while fs::symlink_metadata(&dest).is_ok() {
@@ -290,7 +308,15 @@ fn copy_then_remove(src: &Path, dest: &Path, meta: &fs::Metadata) -> Result<()> 
         let target = fs::read_link(src).map_err(|e| Error::file("read link", src, e))?;
         std::os::unix::fs::symlink(target, dest).map_err(|e| Error::file("create", dest, e))?;
     } else {
-        let mut from = File::open(src).map_err(|e| Error::file("open", src, e))?;
+        if !meta.is_file() {
+            let e = io::Error::other(
+                "not a regular file, so it cannot be copied to the quarantine on another \
+                 filesystem; left in place",
+            );
+            return Err(Error::file("quarantine", src, e));
+        }
+        let (mut from, _) = sysfile::open(src, Links::Refuse)?
+            .ok_or_else(|| Error::file("open", src, io::Error::from(ErrorKind::NotFound)))?;
         let mut to = OpenOptions::new()
             .write(true)
             .create_new(true)

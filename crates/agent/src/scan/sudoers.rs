@@ -8,7 +8,9 @@
 //! symlinks are resolved and checked), each file is read once, and nesting stops at
 //! [`MAX_DEPTH`].
 //!
-//! `brevet_*` files in `/etc/sudoers.d` are Brevet's own: their rules are not foreign. Brevet
+//! Drop-ins of exactly Brevet's shape (`brevet_` + 32 lower-case hex digits) in
+//! `/etc/sudoers.d` are Brevet's own: their rules are not foreign. Any other `brevet_*` name is
+//! treated like any foreign file. Brevet
 //! never writes `NOPASSWD`, `!authenticate` or a non-zero `timestamp_timeout`, so those are
 //! still reported there (someone edited the drop-in). An allow-listed file's rules are not
 //! foreign either, but the same three are reported: the allow-list keeps a file, it does not
@@ -64,7 +66,7 @@ impl FileCtx<'_> {
             sys,
             main: MAIN.contains(&sys),
             in_dropin_dir: name.is_some(),
-            brevet: name.is_some_and(|n| n.starts_with("brevet_")),
+            brevet: name.is_some_and(crate::sudoers::is_drop_in_name),
             allowed: name.is_some_and(|n| allow.sudoers_files.iter().any(|a| a == n)),
         }
     }
@@ -407,8 +409,13 @@ mod tests {
             sudoers_files: vec!["ops".into()],
             ..Allowlist::default()
         };
-        let c = FileCtx::new("/etc/sudoers.d/brevet_0a1b", &allow);
+        let c = FileCtx::new(
+            "/etc/sudoers.d/brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d",
+            &allow,
+        );
         assert!(c.brevet && c.in_dropin_dir && !c.main && !c.allowed);
+        let c = FileCtx::new("/etc/sudoers.d/brevet_0a1b", &allow);
+        assert!(!c.brevet && c.in_dropin_dir, "not Brevet's shape: foreign");
         let c = FileCtx::new("/etc/sudoers.d/ops", &allow);
         assert!(c.allowed && !c.brevet);
         let c = FileCtx::new("/etc/sudoers", &allow);

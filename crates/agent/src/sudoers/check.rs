@@ -28,7 +28,10 @@ impl fmt::Display for Rejection {
 
 /// Reads and checks `file`; a refusal is [`Error::SudoersRejected`].
 pub fn check_file(file: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(file).map_err(|e| Error::file("read", file, e))?;
+    use crate::linux::sysfile::{self, Links, MAX_SYSTEM_FILE};
+    let bytes = sysfile::read(file, MAX_SYSTEM_FILE, Links::Refuse)?
+        .ok_or_else(|| Error::file("read", file, std::io::ErrorKind::NotFound.into()))?;
+    let text = String::from_utf8_lossy(&bytes);
     check(&text).map_err(|r| Error::SudoersRejected {
         path: file.to_owned(),
         detail: format!("built-in checker: {r}"),

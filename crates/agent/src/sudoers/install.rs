@@ -4,13 +4,15 @@
 //! the [`System`] check it (`visudo -cf`), and only then renames it into place and fsyncs the
 //! directory. A drop-in the checker rejected is never installed, and its temp file is removed.
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
 use crate::linux::fsio;
+use crate::linux::sysfile::{self, Links};
 use crate::root::Root;
-use crate::sudoers::file_name;
+use crate::sudoers::{file_name, is_drop_in_name, is_temp_name};
 use crate::system::System;
 use crate::{Error, Result};
 
@@ -79,9 +81,11 @@ fn remove_path(path: &std::path::Path) -> Result<bool> {
 }
 
 /// The installed drop-in of `grant_id`: its text (lossy) and mode, or `None` when absent.
+/// Anything but a regular file at that name (a FIFO, a link, a directory, a huge file) is an
+/// error naming it, and is never opened in a way that could block.
 pub fn installed(root: &Root, grant_id: &str) -> Result<Option<(String, u32)>> {
     let path = root.sudoers_d().join(file_name(grant_id)?);
-    let Some(bytes) = fsio::read_if_present(&path)? else {
+    let Some(bytes) = sysfile::read(&path, sysfile::MAX_SYSTEM_FILE, Links::Refuse)? else {
         return Ok(None);
     };
     let mode = fs::symlink_metadata(&path)
@@ -94,29 +98,43 @@ pub fn installed(root: &Root, grant_id: &str) -> Result<Option<(String, u32)>> {
     )))
 }
 
-/// Names in ROOT/etc/sudoers.d: drop-ins of the agent's shape, and leftover temp files.
-pub fn list(root: &Root) -> Result<(Vec<String>, Vec<String>)> {
+/// The names in ROOT/etc/sudoers.d that concern the agent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// Exactly the shape the agent writes: `brevet_<32 lower-case hex>`.
+    pub drop_ins: Vec<String>,
+    /// Named `brevet_…` but not of that shape: not the agent's (quarantined by reconciliation).
+    /// Raw names, as they may not be UTF-8.
+    pub impostors: Vec<OsString>,
+    /// The agent's leftover temp files, `.brevet_<32 hex>.tmp`.
+    pub temps: Vec<String>,
+}
+
+/// Lists ROOT/etc/sudoers.d (sorted); an absent directory is an empty listing.
+pub fn list(root: &Root) -> Result<Listing> {
     let dir = root.sudoers_d();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
         Err(e) => return Err(Error::file("list", &dir, e)),
     };
-    let (mut drop_ins, mut temps) = (Vec::new(), Vec::new());
+    let mut out = Listing::default();
     for entry in entries {
         let entry = entry.map_err(|e| Error::file("list", &dir, e))?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if name.starts_with(super::PREFIX) {
-            drop_ins.push(name);
-        } else if name.starts_with(".brevet_") && name.ends_with(".tmp") {
-            temps.push(name);
+        let raw = entry.file_name();
+        match raw.to_str() {
+            Some(name) if is_drop_in_name(name) => out.drop_ins.push(name.to_owned()),
+            Some(name) if is_temp_name(name) => out.temps.push(name.to_owned()),
+            _ if raw.as_encoded_bytes().starts_with(super::PREFIX.as_bytes()) => {
+                out.impostors.push(raw)
+            }
+            _ => {}
         }
     }
-    drop_ins.sort();
-    temps.sort();
-    Ok((drop_ins, temps))
+    out.drop_ins.sort();
+    out.impostors.sort();
+    out.temps.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -147,10 +165,10 @@ mod tests {
         );
         assert_eq!(
             list(&root).unwrap(),
-            (
-                vec!["brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d".into()],
-                vec![]
-            )
+            Listing {
+                drop_ins: vec!["brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d".into()],
+                ..Listing::default()
+            }
         );
         assert!(remove(&root, ID).unwrap());
         assert!(!remove(&root, ID).unwrap());

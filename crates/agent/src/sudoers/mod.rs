@@ -28,14 +28,24 @@ pub fn file_name(grant_id: &str) -> Result<String> {
     Ok(format!("{PREFIX}{}", grant_id.replace('-', "")))
 }
 
-/// Whether `name` has the shape of a drop-in the agent writes.
+fn is_id_hex(hex: &str) -> bool {
+    hex.len() == 32
+        && hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// Whether `name` has exactly the shape of a drop-in the agent writes: `brevet_` and 32
+/// lower-case hex digits. Any other name starting with `brevet_` is not the agent's.
 pub fn is_drop_in_name(name: &str) -> bool {
-    name.strip_prefix(PREFIX).is_some_and(|hex| {
-        hex.len() == 32
-            && hex
-                .bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    })
+    name.strip_prefix(PREFIX).is_some_and(is_id_hex)
+}
+
+/// Whether `name` has exactly the shape of the agent's temp file: `.brevet_<32 hex>.tmp`.
+pub fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .is_some_and(is_drop_in_name)
 }
 
 #[cfg(test)]
@@ -49,6 +59,10 @@ mod tests {
         assert!(!n.contains('.') && !n.ends_with('~'));
         assert!(is_drop_in_name(&n));
         assert!(!is_drop_in_name("brevet_x"));
+        assert!(!is_drop_in_name("brevet_0B7F5B1E8A4E4C419D1E2F7C8A9B0C1D"));
+        assert!(!is_drop_in_name("brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d0"));
+        assert!(is_temp_name(".brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d.tmp"));
+        assert!(!is_temp_name(".brevet_x.tmp"));
         assert!(!is_drop_in_name(
             ".brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d.tmp"
         ));

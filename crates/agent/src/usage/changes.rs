@@ -11,15 +11,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use brevet_proto::agent::{ChangeCounts, ChangeSummary, PackageChange, PackageVersion};
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
 
+use crate::linux::sysfile::{self, Links};
 use crate::root::Root;
-use crate::scan::files::O_NONBLOCK;
 
 /// Most entries recorded per snapshot.
 pub const MAX_FILES: usize = 50_000;
@@ -31,6 +31,8 @@ const HASH_BUDGET: u64 = 256 << 20;
 pub const MAX_LIST: usize = 100;
 /// dpkg's record of installed packages.
 pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+/// Largest dpkg status file read (a full desktop install has a few MiB).
+const MAX_DPKG_STATUS: u64 = 64 << 20;
 
 /// System paths (and everything under them) a snapshot leaves out.
 const EXCLUDED: [&str; 5] = [
@@ -84,8 +86,10 @@ pub fn snapshot(root: &Root, watched: &[String], also_excluded: &[String], now: 
     for p in watched {
         w.walk(p);
     }
-    let packages = fs::read(root.path(DPKG_STATUS))
+    // Not there, or not a regular file of a sane size: no package record (never a hang).
+    let packages = sysfile::read(&root.path(DPKG_STATUS), MAX_DPKG_STATUS, Links::Refuse)
         .ok()
+        .flatten()
         .map(|b| dpkg_installed(&String::from_utf8_lossy(&b)));
     Snapshot {
         taken_at: now,
@@ -175,7 +179,7 @@ impl Walk<'_> {
         let name = sys.rsplit('/').next().unwrap_or_default();
         let in_sudoers_d = sys.strip_suffix(name) == Some("/etc/sudoers.d/");
         if in_sudoers_d
-            && (name.starts_with(crate::sudoers::PREFIX) || name.starts_with(".brevet_"))
+            && (crate::sudoers::is_drop_in_name(name) || crate::sudoers::is_temp_name(name))
         {
             return true;
         }
@@ -192,16 +196,9 @@ impl Walk<'_> {
         if meta.len() > HASH_LIMIT || meta.len() > self.budget {
             return by_time();
         }
-        let Ok(f) = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NONBLOCK)
-            .open(host)
-        else {
+        let Ok(Some((f, _))) = sysfile::open(host, Links::Refuse) else {
             return by_time();
         };
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
-            return by_time();
-        }
         let mut ctx = Context::new(&SHA256);
         let mut buf = [0u8; 64 * 1024];
         let mut f = f.take(HASH_LIMIT + 1);
@@ -398,7 +395,11 @@ mod tests {
             "x",
         )
         .unwrap();
-        fs::write(root.path("/etc/sudoers.d/.brevet_x.tmp"), "x").unwrap();
+        fs::write(
+            root.path("/etc/sudoers.d/.brevet_0b7f5b1e8a4e4c419d1e2f7c8a9b0c1d.tmp"),
+            "x",
+        )
+        .unwrap();
         fs::write(root.path("/run/sudo/ts/alice"), "x").unwrap();
         let status = STATUS
             .replace("5.2.15-2", "5.2.15-3")

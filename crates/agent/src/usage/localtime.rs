@@ -22,10 +22,14 @@ impl Zone {
         Zone::default()
     }
 
-    /// Reads a TZif file; UTC when it is absent or does not parse.
+    /// Reads a TZif file (usually a symlink into the zoneinfo tree; the target must be a
+    /// regular file of at most 1 MiB, so a planted FIFO cannot hang the agent); UTC when it is
+    /// absent, unreadable or does not parse.
     pub fn load(path: &Path) -> Zone {
-        std::fs::read(path)
+        use crate::linux::sysfile::{self, Links};
+        sysfile::read(path, 1 << 20, Links::Follow)
             .ok()
+            .flatten()
             .and_then(|b| Zone::parse(&b))
             .unwrap_or_default()
     }

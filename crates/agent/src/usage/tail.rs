@@ -11,12 +11,12 @@
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scan::files::O_NONBLOCK;
+use crate::linux::sysfile::{self, Links};
 use crate::{Error, Result};
 
 /// Where the agent stopped reading.
@@ -161,13 +161,10 @@ fn read_into(
         let more = len > c.offset;
         return Ok((c, more));
     }
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::file("open", path, e))?;
-    let m = f.metadata().map_err(|e| Error::file("inspect", path, e))?;
-    if (m.dev(), m.ino()) != (c.dev, c.ino) || !m.is_file() {
+    let Some((mut f, m)) = sysfile::open(path, Links::Refuse)? else {
+        return Ok((c, false)); // gone between the look and the open: next time
+    };
+    if (m.dev(), m.ino()) != (c.dev, c.ino) {
         return Ok((c, false)); // replaced between the look and the open: next time
     }
     let want = (len - c.offset).min(*budget);
@@ -213,12 +210,11 @@ fn read_into(
 /// The first `min(offset, HEAD)` bytes of `path`, hex.
 fn head(path: &Path, offset: u64) -> Result<String> {
     let mut buf = Vec::new();
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .and_then(|f| f.take(offset.min(HEAD)).read_to_end(&mut buf))
-        .map_err(|e| Error::file("read", path, e))?;
+    if let Some((f, _)) = sysfile::open(path, Links::Refuse)? {
+        f.take(offset.min(HEAD))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::file("read", path, e))?;
+    }
     Ok(data_encoding::HEXLOWER.encode(&buf))
 }
 

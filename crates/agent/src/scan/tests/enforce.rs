@@ -36,7 +36,7 @@ fn remediate_removes_members_and_quarantines_foreign_dropins() {
     findings.push(forged(
         "z",
         KIND_NOPASSWD,
-        "/etc/sudoers.d/brevet_0123456789abcdef",
+        "/etc/sudoers.d/brevet_0123456789abcdef0123456789abcdef",
     ));
     findings.push(forged("w", KIND_NOPASSWD, "/etc/sudoers.d/old.bak"));
 
@@ -45,7 +45,7 @@ fn remediate_removes_members_and_quarantines_foreign_dropins() {
         before("/etc/sudoers"),
         before("/etc/sudoers.d/50-ci"),
         before("/etc/sudoers.d/90-deploy"),
-        before("/etc/sudoers.d/brevet_0123456789abcdef"),
+        before("/etc/sudoers.d/brevet_0123456789abcdef0123456789abcdef"),
         before("/etc/sudoers.d/ops"),
         before("/etc/sudoers.d/bg-rule"),
         before("/etc/sudoers.d/old.bak"),
@@ -103,7 +103,8 @@ fn remediate_removes_members_and_quarantines_foreign_dropins() {
     // Never touched.
     assert_eq!(t.read("/etc/sudoers").as_ref(), Some(&sudoers));
     assert_eq!(
-        t.read("/etc/sudoers.d/brevet_0123456789abcdef").as_ref(),
+        t.read("/etc/sudoers.d/brevet_0123456789abcdef0123456789abcdef")
+            .as_ref(),
         Some(&brevet)
     );
     assert_eq!(t.read("/etc/sudoers.d/ops").as_ref(), Some(&ops));

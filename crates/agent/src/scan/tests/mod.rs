@@ -147,7 +147,7 @@ impl Tree {
             "evil ALL=(ALL) NOPASSWD: ALL\n",
         );
         t.write(
-            "/etc/sudoers.d/brevet_0123456789abcdef",
+            "/etc/sudoers.d/brevet_0123456789abcdef0123456789abcdef",
             "Defaults:alice timestamp_timeout=0\nalice ALL=(root) /usr/bin/apt-get update\n",
         );
         t.write("/root/.ssh/authorized_keys", KEYS);
