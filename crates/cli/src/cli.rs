@@ -72,6 +72,9 @@ pub enum Command {
     /// administrator confirms or rejects them
     #[command(subcommand)]
     Privilege(PrivilegeCommand),
+    /// A restore of the server's database from backup: see whether one waits, acknowledge it
+    #[command(subcommand)]
+    Restore(RestoreCommand),
     /// Ask for a role on a device
     Request(RequestArgs),
     /// List requests
@@ -220,6 +223,19 @@ pub enum UserCommand {
     Disable { name: String },
     /// Let a disabled user sign in again (also lifts a lock after failed logins)
     Enable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Whether a restore waits for acknowledgement, and the restore generation
+    Status,
+    /// Acknowledge the restore: grants issued before it are revoked, requests still pending
+    /// from before it cancelled, and delivery resumes (needs a fresh second factor)
+    Acknowledge {
+        /// A current TOTP code (step-up; needed when the last one is older than 5 minutes)
+        #[arg(long)]
+        totp: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

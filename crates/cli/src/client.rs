@@ -17,7 +17,7 @@ use brevet_proto::api::{
     DeviceView, ErrorBody, GrantView, GroupChange, LoginRequest, LoginResponse, ReasonBody,
     RequestView, ServerInfo, UserCreated, UserView, Whoami,
 };
-use brevet_proto::api::{AddWebhook, ConfirmBody, PrivilegeView, WebhookView};
+use brevet_proto::api::{AddWebhook, ConfirmBody, PrivilegeView, RestoreView, WebhookView};
 use brevet_proto::validate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -255,6 +255,19 @@ impl Client {
             reason: reason.to_owned(),
         };
         self.post(&format!("/v1/privileges/{id}/reject"), &body)
+    }
+
+    /// Whether a restore from backup waits for acknowledgement.
+    pub fn restore_status(&self) -> Result<RestoreView, Error> {
+        self.get("/v1/restore", &[])
+    }
+
+    /// Acknowledges a restore from backup (with a fresh TOTP code, or a recent login).
+    pub fn acknowledge_restore(&self, totp: Option<&str>) -> Result<RestoreView, Error> {
+        let body = ConfirmBody {
+            totp: totp.map(str::to_owned),
+        };
+        self.post("/v1/restore/acknowledge", &body)
     }
 
     pub fn add_device(&self, body: &AddDevice) -> Result<DeviceView, Error> {

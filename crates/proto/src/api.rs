@@ -260,6 +260,19 @@ pub struct PrivilegeView {
     pub reason: Option<String>,
 }
 
+/// `GET /v1/restore`, and the answer to `POST /v1/restore/acknowledge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreView {
+    /// A restore from backup was noticed and waits for acknowledgement; no grants are delivered.
+    pub pending: bool,
+    /// The restore generation: 1 on a new installation, one more after each acknowledged restore.
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `POST /v1/privileges/{id}/confirm`: a second administrator confirms, with a fresh second
 /// factor.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -46,6 +46,10 @@ pub struct App {
     pub totp_key: brevet_identity::seal::SealKey,
     /// Where checkpoint signing has got to (the Merkle frontier).
     pub checkpoints: crate::audit_checkpoints::Checkpointer,
+    /// The restore marker in the data directory, and whether a restore waits for
+    /// acknowledgement (`restore.rs`).
+    pub marker: crate::restore::Marker,
+    pub restore: crate::restore::RestoreState,
 }
 
 pub type AppRef = Arc<App>;
@@ -82,6 +86,10 @@ impl App {
         };
         crate::config_audit::record(&store, &loaded, clock.now()).await?;
         let totp_key = crate::totp_key::open(dir, &store).await?;
+        let marker = crate::restore::Marker::new(dir);
+        let pending = crate::restore::check_at_start(&store, &marker, clock.now()).await?;
+        let restore = crate::restore::RestoreState::default();
+        crate::restore::remember(&restore, pending);
         Ok(App {
             grant_public_key: brevet_proto::grant::public_key_b64(&grant_key),
             store,
@@ -101,6 +109,8 @@ impl App {
             audit_key,
             totp_key,
             checkpoints: crate::audit_checkpoints::Checkpointer::default(),
+            marker,
+            restore,
         })
     }
 

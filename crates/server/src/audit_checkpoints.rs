@@ -80,6 +80,7 @@ pub async fn tick(app: &App) -> Result<Option<u64>, Error> {
         tracing::debug!(size, "another replica stored this checkpoint first");
     }
     progress.signed = size;
+    crate::restore::checkpoint_signed(app, size, &cp.root).await?;
     Ok(Some(size))
 }
 

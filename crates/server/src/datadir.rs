@@ -9,6 +9,8 @@
 //!   grant.key grant.pub     the Ed25519 grant-signing key, PKCS#8 base64 (0600) and public key
 //!   audit.key audit.pub     the Ed25519 audit checkpoint key, the same forms (docs/audit.md)
 //!   brevet.db        the SQLite database (when no PostgreSQL URL is configured)
+//!   restore-marker.json  the newest audit checkpoint served and the restore generation
+//!                    (`restore.rs`): a database older than it is a restore from backup
 //! ```
 
 use std::fs::{self, OpenOptions};
@@ -101,6 +103,32 @@ impl DataDir {
         f.write_all(contents.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io("write", path, e))
+    }
+
+    /// Replaces `path` atomically (a temporary file beside it, fsynced, renamed over it, the
+    /// directory fsynced), mode 0644.
+    pub fn write_replace(&self, path: &Path, contents: &str) -> Result<(), Error> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o644)
+                .open(&tmp)?;
+            f.write_all(contents.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)?;
+            fs::File::open(&self.root)?.sync_all()
+        })();
+        written.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("write", path, e)
+        })
     }
 
     /// Loads the grant-signing key.

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use brevet_proto::agent::{Ack, AckAction, AckResponse, DeliveredGrant, DeviceGrants};
+use brevet_proto::state::ServerState;
 use brevet_proto::timefmt::{parse_rfc3339, rfc3339};
 use brevet_proto::validate;
 use serde_json::json;
@@ -46,6 +47,7 @@ pub async fn poll(
             "invalid cursor: pass back the `cursor` of the last answer".into(),
         ));
     }
+    app.restore.check(&app.store).await?;
     let wait = Duration::from_secs(wait.min(MAX_WAIT));
     let mut changes = app.device_changes(&device.name);
     let seen = *changes.borrow_and_update();
@@ -54,6 +56,7 @@ pub async fn poll(
         // A change after `seen` (even before this line) ends the wait; so does the deadline.
         let _ = tokio::time::timeout(wait, changes.changed()).await;
         ensure_enabled(app, &device.name).await?;
+        app.restore.check(&app.store).await?;
     }
     answer(app, device).await
 }
@@ -88,6 +91,16 @@ async fn answer(app: &App, device: &Device) -> Result<DeviceGrants, Error> {
         }
         tx.commit().await?;
     }
+    // Read after the grants: the stamp never claims less than the answer shows.
+    let (generation, audit_seq) = app.store.server_state().await?;
+    let state = ServerState {
+        v: 1,
+        device: device.name.clone(),
+        generation,
+        audit_seq,
+        issued_at: rfc3339(app.clock.now()),
+    }
+    .sign(&app.grant_key)?;
     Ok(DeviceGrants {
         cursor: format!("{}:{seen}", app.epoch),
         server_time: rfc3339(app.clock.now()),
@@ -99,7 +112,7 @@ async fn answer(app: &App, device: &Device) -> Result<DeviceGrants, Error> {
                 signed: g.signed,
             })
             .collect(),
-        state: None,
+        state: Some(state),
     })
 }
 
@@ -202,6 +215,46 @@ pub async fn acks(app: &App, device: &Device, acks: Vec<Ack>) -> Result<AckRespo
                             "grant_device": target.as_ref().map(|t| t.device.as_str()),
                             "user": target.as_ref().map(|t| t.user.as_str()),
                             "request_id": target.as_ref().map(|t| t.request_id.as_str()),
+                        }),
+                        now,
+                    )
+                    .await?;
+                    if a.reason.as_deref() == Some("server_state") {
+                        // The device saw newer server state than this answer carried: the
+                        // server runs on a restored or rewound database.
+                        tracing::error!(device = %device.name, "a device refused an answer older than one it saw");
+                        tx.audit(
+                            "alert.server_state_rewound",
+                            "brevetd",
+                            &device.name,
+                            json!({
+                                "device": device.name, "grant_id": a.grant_id,
+                                "detail": a.detail,
+                            }),
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                fresh
+            }
+            AckAction::Applied | AckAction::Removed if target.is_none() => {
+                // The device applied or removed a grant this server has never heard of: the
+                // server runs on a database older than what it served (a restore), or grants
+                // were deleted under it. Recorded once and alerted; the batch goes on.
+                let fresh = tx
+                    .record_rejection(&device.name, &a.grant_id, &a.at, now)
+                    .await?;
+                if fresh {
+                    tracing::error!(device = %device.name, grant = %a.grant_id, "a device acknowledged a grant this server does not know");
+                    tx.audit(
+                        "alert.server_state_rewound",
+                        "brevetd",
+                        &device.name,
+                        json!({
+                            "device": device.name, "grant_id": a.grant_id,
+                            "action": a.action, "at": a.at,
+                            "reason": "the device acknowledged a grant this server does not know",
                         }),
                         now,
                     )

@@ -8,7 +8,7 @@
 use brevet_identity::ca;
 use brevet_proto::api::DeviceView;
 use brevet_proto::validate;
-use brevet_store::Holder;
+use brevet_store::{Holder, Superseded};
 use serde_json::json;
 
 use crate::Error;
@@ -63,7 +63,18 @@ pub fn actor(device: &str) -> String {
 /// and unexpired, and the device is enabled.
 pub async fn authorize(app: &App, id: &DeviceIdentity) -> Result<Device, Error> {
     let status = app.store.device_cert(&id.fingerprint).await?;
-    let Some(status) = status.filter(|s| s.device == id.name) else {
+    let status = status.filter(|s| s.device == id.name);
+    if let Some(s) = &status
+        && s.superseded_by == Some(Superseded::Enrollment)
+    {
+        tracing::warn!(device = %id.name, fingerprint = %id.fingerprint, "certificate superseded by another enrollment refused");
+        return Err(Error::DeviceSuperseded(format!(
+            "device `{}` was enrolled again, which superseded this certificate: this agent \
+             must remove what it holds and be enrolled again with a new token",
+            id.name
+        )));
+    }
+    let Some(status) = status.filter(|s| s.superseded_by.is_none()) else {
         tracing::warn!(device = %id.name, fingerprint = %id.fingerprint, "superseded device certificate refused");
         return Err(Error::Unauthenticated(format!(
             "this certificate of device `{}` is no longer accepted (the device enrolled again or \

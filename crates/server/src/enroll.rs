@@ -2,9 +2,12 @@
 //! keys generated on the device, at enrollment and at renewal.
 //!
 //! Guarantees: a token is used at most once, even by concurrent enrollments (it is consumed by a
-//! conditional `UPDATE` in the transaction that records the certificate); only the SHA-256 of a
-//! token is stored; a certificate is accepted only once it is recorded, and recording it retires
-//! the device's previous one.
+//! conditional `UPDATE` in the transaction that records the certificate), and a new token
+//! replaces the device's unused ones; only the SHA-256 of a token is stored; a certificate is
+//! accepted only once it is recorded, and recording it retires the device's previous one.
+//! Enrolling a device whose certificate is still valid raises `alert.device_reenrolled`, and
+//! the superseded certificate is then answered `device_superseded`, on which its agent removes
+//! every grant it holds.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,6 +17,7 @@ use brevet_proto::agent::{
 };
 use brevet_proto::timefmt::rfc3339;
 use brevet_proto::validate;
+use brevet_store::Superseded;
 use serde_json::json;
 
 use crate::Error;
@@ -63,13 +67,15 @@ pub async fn issue_token(
     let expires_at = now + ENROLL_TOKEN_TTL;
     let secret = token::new_token("bve_");
     let mut tx = store.begin().await?;
+    // A new token replaces the device's unused ones: only the latest can enroll it.
+    let invalidated = tx.invalidate_enroll_tokens(&name).await?;
     tx.insert_enroll_token(&token::hash_token(&secret), &name, now, expires_at)
         .await?;
     tx.audit(
         "device.enroll_token_created",
         actor,
         &name,
-        json!({ "expires_at": rfc3339(expires_at) }),
+        json!({ "expires_at": rfc3339(expires_at), "tokens_invalidated": invalidated }),
         now,
     )
     .await?;
@@ -116,16 +122,46 @@ pub async fn enroll(app: &App, req: EnrollRequest) -> Result<EnrollResponse, Err
         enroll_refused(app, &t.device, "used", now).await?;
         return Err(refused());
     }
-    tx.replace_device_cert(&t.device, &cert.fingerprint, cert.not_after, now)
-        .await?;
+    let previous = tx
+        .current_device_cert(&t.device)
+        .await?
+        .filter(|(_, not_after)| *not_after > now);
+    tx.replace_device_cert(
+        &t.device,
+        &cert.fingerprint,
+        cert.not_after,
+        now,
+        Superseded::Enrollment,
+    )
+    .await?;
     tx.audit(
         "device.enrolled",
         &actor(&t.device),
         &t.device,
-        json!({ "fingerprint": cert.fingerprint, "cert_not_after": rfc3339(cert.not_after) }),
+        json!({
+            "fingerprint": cert.fingerprint, "cert_not_after": rfc3339(cert.not_after),
+            "previous_fingerprint": previous.as_ref().map(|(f, _)| f),
+        }),
         now,
     )
     .await?;
+    if let Some((old, _)) = &previous {
+        // The device was enrolled and its certificate still valid: either it was reinstalled,
+        // or someone else now holds its name. Its previous agent is told `device_superseded`
+        // and removes what it holds.
+        tracing::warn!(device = %t.device, "a live device enrolled again");
+        tx.audit(
+            "alert.device_reenrolled",
+            "brevetd",
+            &t.device,
+            json!({
+                "device": t.device, "previous_fingerprint": old,
+                "fingerprint": cert.fingerprint,
+            }),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     app.metrics
         .enrollments
@@ -163,8 +199,14 @@ pub async fn renew(app: &App, device: &Device, req: RenewRequest) -> Result<Rene
     let now = app.clock.now();
     let cert = issue(app, &device.name, &spki, now)?;
     let mut tx = app.store.begin().await?;
-    tx.replace_device_cert(&device.name, &cert.fingerprint, cert.not_after, now)
-        .await?;
+    tx.replace_device_cert(
+        &device.name,
+        &cert.fingerprint,
+        cert.not_after,
+        now,
+        Superseded::Renewal,
+    )
+    .await?;
     tx.audit(
         "device.cert_renewed",
         &device.actor(),

@@ -21,6 +21,10 @@ pub enum Error {
     #[error("{0}")]
     DeviceDisabled(String),
     #[error("{0}")]
+    DeviceSuperseded(String),
+    #[error("{0}")]
+    RestorePending(String),
+    #[error("{0}")]
     PolicyDenied(String),
     #[error("{0}")]
     SeparationOfDuties(String),
@@ -64,6 +68,8 @@ impl Error {
             Error::MfaRequired(_) => (StatusCode::UNAUTHORIZED, code::MFA_REQUIRED),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, code::FORBIDDEN),
             Error::DeviceDisabled(_) => (StatusCode::FORBIDDEN, code::DEVICE_DISABLED),
+            Error::DeviceSuperseded(_) => (StatusCode::UNAUTHORIZED, code::DEVICE_SUPERSEDED),
+            Error::RestorePending(_) => (StatusCode::SERVICE_UNAVAILABLE, code::RESTORE_PENDING),
             Error::PolicyDenied(_) => (StatusCode::FORBIDDEN, code::POLICY_DENIED),
             Error::SeparationOfDuties(_) => (StatusCode::FORBIDDEN, code::SEPARATION_OF_DUTIES),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, code::NOT_FOUND),

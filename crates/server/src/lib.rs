@@ -36,6 +36,7 @@ pub mod quickstart;
 mod replicas;
 mod reports;
 mod requests;
+mod restore;
 pub mod serve;
 pub mod sweeper;
 pub mod totp_key;

@@ -4,111 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use brevet_proto::api::GrantState;
+use common::sandbox::SandboxAgent;
 use common::*;
-
-/// A sandboxed agent process enrolled as `device`.
-struct SandboxAgent {
-    child: Child,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for SandboxAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log =
-                std::fs::read_to_string(self._dir.path().join("agent.log")).unwrap_or_default();
-            eprintln!("--- agent log ---\n{log}--- end of agent log ---");
-        }
-    }
-}
-
-impl SandboxAgent {
-    fn start(h: &Harness, admin: &brevet_cli::client::Client, device: &str) -> SandboxAgent {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        make_root(&root);
-        let state = dir.path().join("state");
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, &h.ca_pem).unwrap();
-        let token = admin.enroll_token(device).expect("enroll token").token;
-        let agent = brevet_testkit::workspace_bin("brevet-agent");
-        let out = Command::new(&agent)
-            .args(["enroll", "--server", &h.url, "--ca"])
-            .arg(&ca)
-            .args(["--token", &token, "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "enroll: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // The token is spent.
-        let again = Command::new(&agent)
-            .args(["enroll", "--server", &h.url, "--ca"])
-            .arg(&ca)
-            .args(["--token", &token, "--state-dir"])
-            .arg(dir.path().join("state2"))
-            .output()
-            .unwrap();
-        assert!(!again.status.success(), "a token works once");
-        let child = Command::new(&agent)
-            .args(["run", "--reconcile-interval", "1", "--state-dir"])
-            .arg(&state)
-            .arg("--root")
-            .arg(&root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        SandboxAgent {
-            child,
-            root,
-            _dir: dir,
-        }
-    }
-
-    fn drop_in(&self, grant_id: &str) -> PathBuf {
-        self.root
-            .join("etc/sudoers.d")
-            .join(format!("brevet_{}", grant_id.replace('-', "")))
-    }
-}
-
-/// A minimal endpoint tree: accounts for the test people (UIDs from 1000, as on a real system,
-/// since the agent refuses grants for system accounts), groups, `login.defs`, sudoers, sudo's
-/// timestamp dir.
-fn make_root(root: &Path) {
-    std::fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
-    std::fs::create_dir_all(root.join("run/sudo/ts")).unwrap();
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
-         alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n\
-         carol:x:1002:1002::/home/carol:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/group"),
-        "root:x:0:\ndaemon:x:1:\nsudo:x:27:\nalice:x:1000:\nbob:x:1001:\ncarol:x:1002:\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("etc/login.defs"), "UID_MIN 1000\nUID_MAX 60000\n").unwrap();
-    std::fs::write(
-        root.join("etc/sudoers"),
-        "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
-    )
-    .unwrap();
-}
 
 fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
@@ -147,10 +47,10 @@ both_engines!(grants_reach_the_device_and_leave_it, |mut h: Harness| {
     std::fs::write(agent.root.join("run/sudo/ts/alice"), b"ts").unwrap();
     c.bob.revoke(&g, "change window closed").unwrap();
     wait_until("drop-in removed", 5, || !file.exists());
-    assert!(
-        !agent.root.join("run/sudo/ts/alice").exists(),
-        "timestamp record deleted"
-    );
+    // The record goes in the same removal, just after the drop-in: wait for it, not a moment.
+    wait_until("timestamp record deleted", 5, || {
+        !agent.root.join("run/sudo/ts/alice").exists()
+    });
     wait_until("removal confirmed", 5, || {
         c.alice.grant(&g).unwrap().revocation_confirmed_at.is_some()
     });
@@ -338,5 +238,32 @@ both_engines!(
                 .any(|(g, r)| g == &good && r.contains("replay"))
         });
         assert!(!agent.drop_in(&good).exists());
+    }
+);
+
+// Found: re-enrolling a live device (any valid token) silently replaced its certificate; the
+// real agent took the 401 for "offline" and kept its grants, while the impostor could ack
+// removals. Now the enrollment raises an alert, and the superseded agent removes everything.
+both_engines!(
+    a_superseded_agent_removes_what_it_holds,
+    |mut h: Harness| {
+        let c = h.cast();
+        let agent = SandboxAgent::start(&h, &c.admin, "web-01");
+        let r = pending(&c.alice, "pkg-update");
+        let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
+        let file = agent.drop_in(&g);
+        wait_until("installed", 5, || file.exists());
+
+        let token = c.admin.enroll_token("web-01").unwrap();
+        let mut impostor = h.device();
+        impostor.enroll(&token.token).unwrap();
+        assert_eq!(events(&c.admin, "alert.device_reenrolled").len(), 1);
+        // The agent hears `device_superseded` at its next request (its poll is woken).
+        wait_until("removed by the superseded agent", 10, || !file.exists());
+        wait_until("the agent says so", 10, || {
+            agent
+                .log()
+                .contains("this device was enrolled again elsewhere")
+        });
     }
 );

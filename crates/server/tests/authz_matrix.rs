@@ -70,6 +70,9 @@ fn expectations() -> HashMap<(&'static str, &'static str), &'static str> {
         (("post", "/v1/notify/webhooks"), "UUDDDDAUU"),
         (("get", "/v1/notify/webhooks"), "UUDDDDAUU"),
         (("delete", "/v1/notify/webhooks/{id}"), "UUDDDDAUU"),
+        (("get", "/v1/restore"), "UUDDDDAUU"),
+        // Allowed for the admin, who is told that no restore waits (409).
+        (("post", "/v1/restore/acknowledge"), "UUDDDDAUU"),
         (("get", "/v1/audit"), "UUDDDAAUU"),
         (("get", "/v1/audit/checkpoint"), "UUDDDAAUU"),
         (("get", "/v1/audit/proof/inclusion"), "UUDDDAAUU"),

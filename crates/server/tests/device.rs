@@ -113,8 +113,27 @@ both_engines!(enrollment_with_one_time_tokens, |mut h: Harness| {
         1,
         "{results:?}"
     );
-    // The winner's certificate replaced the first one.
-    assert_eq!(d.poll(None, 0).unwrap_err().code, "unauthenticated");
+    // The winner's certificate replaced the first one, which was still valid: an alert, and
+    // the first device is told it was superseded (its agent removes what it holds).
+    let e = d.poll(None, 0).unwrap_err();
+    assert_eq!(
+        (e.status, e.code.as_str()),
+        (401, "device_superseded"),
+        "{e:?}"
+    );
+    let alerts = events(&c.admin, "alert.device_reenrolled");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].subject, "web-01");
+
+    // A new token replaces the device's unused ones.
+    let older = c.admin.enroll_token("web-01").unwrap();
+    let newer = c.admin.enroll_token("web-01").unwrap();
+    let e = h.device().enroll(&older.token).unwrap_err();
+    assert_eq!(e.code, "unauthenticated", "{e:?}");
+    let mut fresh = h.device();
+    fresh
+        .enroll(&newer.token)
+        .expect("the newest token enrolls");
 
     // Without a client certificate the device endpoints answer 401, session or not.
     for client in [h.anonymous(), c.admin.clone()] {
@@ -129,8 +148,8 @@ both_engines!(enrollment_with_one_time_tokens, |mut h: Harness| {
     assert_eq!(e.code, "unauthenticated", "{e:?}");
 
     let admin = &c.admin;
-    assert_eq!(events(admin, "device.enroll_token_created").len(), 3);
-    assert_eq!(events(admin, "device.enrolled").len(), 2);
+    assert_eq!(events(admin, "device.enroll_token_created").len(), 5);
+    assert_eq!(events(admin, "device.enrolled").len(), 3);
     let refused = events(admin, "device.enroll_refused");
     assert_eq!(
         refused.len(),
@@ -139,7 +158,7 @@ both_engines!(enrollment_with_one_time_tokens, |mut h: Harness| {
     );
     assert!(refused.iter().all(|e| e.subject == "web-01"));
     let text = admin.get_text("/metrics").unwrap();
-    assert!(text.contains("brevet_device_enrollments_total 2"), "{text}");
+    assert!(text.contains("brevet_device_enrollments_total 3"), "{text}");
 });
 
 both_engines!(
@@ -379,10 +398,12 @@ both_engines!(renewal_replaces_the_certificate, |mut h: Harness| {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].actor, "device:web-01");
 
-    // Enrolling again (a rebuilt machine) retires the renewed certificate too.
+    // Enrolling again (a rebuilt machine) retires the renewed certificate too: its agent hears
+    // `device_superseded`, while the certificate the device renewed away from stays a plain 401.
     let again = h.enrolled(&c.admin, "web-01");
     assert!(again.poll(None, 0).is_ok());
-    assert_eq!(renewed.poll(None, 0).unwrap_err().code, "unauthenticated");
+    assert_eq!(renewed.poll(None, 0).unwrap_err().code, "device_superseded");
+    assert_eq!(d.poll(None, 0).unwrap_err().code, "unauthenticated");
 });
 
 fn finding(id: &str, kind: &str, severity: Severity) -> Finding {

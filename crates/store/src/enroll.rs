@@ -28,6 +28,27 @@ pub struct DeviceCertStatus {
     pub not_after: i64,
     /// Whether the device is enabled (false also when the device row is gone).
     pub enabled: bool,
+    /// Set when a newer certificate replaced this one: by a renewal of the device itself, or by
+    /// another enrollment of the device name.
+    pub superseded_by: Option<Superseded>,
+}
+
+/// What retired a device certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Superseded {
+    /// The device renewed its own certificate.
+    Renewal,
+    /// The device name was enrolled again (perhaps by another machine).
+    Enrollment,
+}
+
+impl Superseded {
+    fn as_str(self) -> &'static str {
+        match self {
+            Superseded::Renewal => "renewal",
+            Superseded::Enrollment => "enrollment",
+        }
+    }
 }
 
 impl Tx {
@@ -70,18 +91,56 @@ impl Tx {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Makes `fingerprint` the only certificate accepted for `device`.
+    /// Deletes the unused enrollment tokens of `device` (a new token replaces them). Returns how
+    /// many.
+    pub async fn invalidate_enroll_tokens(&mut self, device: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM enroll_tokens WHERE device = $1 AND used_at IS NULL")
+            .bind(device)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The certificate currently accepted for `device`: its fingerprint and `not_after`.
+    pub async fn current_device_cert(&mut self, device: &str) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, not_after FROM device_certs
+             WHERE device = $1 AND superseded_at IS NULL",
+        )
+        .bind(device)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| Ok((r.try_get("fingerprint")?, r.try_get("not_after")?)))
+            .transpose()
+    }
+
+    /// Makes `fingerprint` the only certificate accepted for `device`; the previous one is kept,
+    /// marked as superseded `by`, until it expires.
     pub async fn replace_device_cert(
         &mut self,
         device: &str,
         fingerprint: &str,
         not_after: i64,
         issued_at: i64,
+        by: Superseded,
     ) -> Result<()> {
-        sqlx::query("DELETE FROM device_certs WHERE device = $1")
-            .bind(device)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM device_certs
+             WHERE device = $1 AND superseded_at IS NOT NULL AND not_after < $2",
+        )
+        .bind(device)
+        .bind(issued_at)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(
+            "UPDATE device_certs SET superseded_at = $1, superseded_by = $2
+             WHERE device = $3 AND superseded_at IS NULL",
+        )
+        .bind(issued_at)
+        .bind(by.as_str())
+        .bind(device)
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query(
             "INSERT INTO device_certs (fingerprint, device, not_after, issued_at)
              VALUES ($1, $2, $3, $4)",
@@ -114,10 +173,10 @@ impl Store {
         }))
     }
 
-    /// The device a certificate fingerprint belongs to, if the server still accepts it.
+    /// The device a certificate fingerprint belongs to, and whether it is still the current one.
     pub async fn device_cert(&self, fingerprint: &str) -> Result<Option<DeviceCertStatus>> {
         let row = sqlx::query(
-            "SELECT c.device, c.not_after, d.enabled FROM device_certs c
+            "SELECT c.device, c.not_after, c.superseded_by, d.enabled FROM device_certs c
              LEFT JOIN devices d ON d.name = c.device
              WHERE c.fingerprint = $1",
         )
@@ -125,10 +184,16 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let superseded_by = match row.try_get::<Option<String>, _>("superseded_by")? {
+            None => None,
+            Some(s) if s == "renewal" => Some(Superseded::Renewal),
+            Some(_) => Some(Superseded::Enrollment),
+        };
         Ok(Some(DeviceCertStatus {
             device: row.try_get("device")?,
             not_after: row.try_get("not_after")?,
             enabled: row.try_get::<Option<i64>, _>("enabled")?.unwrap_or(0) != 0,
+            superseded_by,
         }))
     }
 }

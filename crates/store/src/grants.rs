@@ -203,7 +203,7 @@ impl Store {
     }
 }
 
-fn decode(row: &AnyRow) -> Result<GrantView> {
+pub(crate) fn decode(row: &AnyRow) -> Result<GrantView> {
     let signed = SignedGrant {
         doc: row.try_get("doc")?,
         sig: row.try_get("sig")?,

@@ -205,7 +205,7 @@ impl Store {
     }
 }
 
-async fn view(conn: &mut AnyConnection, row: &AnyRow) -> Result<RequestView> {
+pub(crate) async fn view(conn: &mut AnyConnection, row: &AnyRow) -> Result<RequestView> {
     let id: String = row.try_get("id")?;
     let approvals = sqlx::query(
         "SELECT approver, at FROM approvals WHERE request_id = $1 ORDER BY at, approver",

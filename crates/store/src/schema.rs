@@ -204,7 +204,16 @@ const V8: &[&str] = &[
     "CREATE INDEX privilege_changes_by_user ON privilege_changes (user_name, state)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+/// Re-enrollment and restores: a superseded device certificate is kept (until it expires) with
+/// what superseded it, so its agent can be told `device_superseded`; the restore generation
+/// starts at 1 (`restore.rs`).
+const V9: &[&str] = &[
+    "ALTER TABLE device_certs ADD COLUMN superseded_at BIGINT",
+    "ALTER TABLE device_certs ADD COLUMN superseded_by TEXT",
+    "INSERT INTO meta (key, value) VALUES ('restore_generation', '1')",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

@@ -91,6 +91,21 @@ impl Postgres {
         Ok(self.url_for(name))
     }
 
+    /// Copies the database `from` into a new database `to` (`CREATE DATABASE to TEMPLATE from`),
+    /// as a backup would; nobody may be connected to `from`. With `replace`, `to` is dropped
+    /// first (a restore).
+    pub fn copy_database(&self, from: &str, to: &str, replace: bool) -> Result<(), String> {
+        for name in [from, to] {
+            if !is_plain_identifier(name) {
+                return Err(format!("invalid database name `{name}`"));
+            }
+        }
+        if replace {
+            self.psql("postgres", &format!("DROP DATABASE IF EXISTS {to}"))?;
+        }
+        self.psql("postgres", &format!("CREATE DATABASE {to} TEMPLATE {from}"))
+    }
+
     fn url_for(&self, database: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }

@@ -17,6 +17,7 @@ mod policy;
 mod privilege;
 mod report;
 mod requests;
+mod restore;
 mod story;
 mod totp;
 
@@ -46,6 +47,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<(), Error>
         Command::Group(c) => admin::group(ctx, c),
         Command::Device(c) => admin::device(ctx, c),
         Command::Privilege(c) => privilege::run(ctx, c),
+        Command::Restore(c) => restore::run(ctx, c),
         Command::Request(args) => requests::create(ctx, &args),
         Command::Requests { pending } => requests::list(ctx, pending),
         Command::Approve { id, totp } => requests::approve(ctx, &id, totp.as_deref()),

@@ -13,6 +13,7 @@ mod meta;
 mod notify;
 mod privileges;
 mod requests;
+mod restore;
 mod sessions;
 
 use std::sync::Arc;
@@ -77,6 +78,8 @@ routes! {
     post "/v1/notify/webhooks" => notify::add;
     get "/v1/notify/webhooks" => notify::list;
     delete "/v1/notify/webhooks/{id}" => notify::remove;
+    get "/v1/restore" => restore::status;
+    post "/v1/restore/acknowledge" => restore::acknowledge;
     get "/v1/audit" => audit::list;
     get "/v1/audit/checkpoint" => audit::checkpoint;
     get "/v1/audit/proof/inclusion" => audit::inclusion;

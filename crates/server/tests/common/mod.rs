@@ -11,6 +11,7 @@
 
 pub mod device;
 pub mod ns;
+pub mod sandbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -189,6 +190,52 @@ impl Harness {
                 .block_on(serve::start(&self.data(), opts))
                 .expect("replica"),
         )
+    }
+
+    /// Copies the stopped server's database aside, as a backup would (with the data dir's
+    /// restore marker too when `with_marker`, as a backup of the whole data dir would).
+    pub fn backup_db(&self, with_marker: bool) {
+        assert!(self.server.is_none(), "stop the server first");
+        let backup = self.dir.path().join("backup");
+        let _ = std::fs::remove_dir_all(&backup);
+        std::fs::create_dir_all(&backup).unwrap();
+        match &self.pg {
+            Some(pg) => pg.copy_database("brevet", "brevet_backup", true).unwrap(),
+            None => {
+                for f in ["brevet.db", "brevet.db-wal", "brevet.db-shm"] {
+                    let from = self.data().root.join(f);
+                    if from.exists() {
+                        std::fs::copy(&from, backup.join(f)).unwrap();
+                    }
+                }
+            }
+        }
+        if with_marker {
+            let m = self.data().root.join("restore-marker.json");
+            std::fs::copy(&m, backup.join("restore-marker.json")).unwrap();
+        }
+    }
+
+    /// Puts the database (and the marker, if it was backed up) back from [`Harness::backup_db`].
+    pub fn restore_db(&self) {
+        assert!(self.server.is_none(), "stop the server first");
+        let backup = self.dir.path().join("backup");
+        match &self.pg {
+            Some(pg) => pg.copy_database("brevet_backup", "brevet", true).unwrap(),
+            None => {
+                for f in ["brevet.db", "brevet.db-wal", "brevet.db-shm"] {
+                    let to = self.data().root.join(f);
+                    let _ = std::fs::remove_file(&to);
+                    if backup.join(f).exists() {
+                        std::fs::copy(backup.join(f), &to).unwrap();
+                    }
+                }
+            }
+        }
+        let m = backup.join("restore-marker.json");
+        if m.exists() {
+            std::fs::copy(&m, self.data().root.join("restore-marker.json")).unwrap();
+        }
     }
 
     /// The server's `brevet.toml`.
