@@ -35,13 +35,19 @@ pub struct Power {
     pub users: BTreeSet<String>,
     /// Some permit gives power without naming a group or person: everybody may hold it.
     pub everyone: bool,
+    /// The actions some `permit` names (action groups expanded); `*` when one names none.
+    pub permitted: BTreeSet<String>,
 }
 
 impl Power {
     pub(crate) fn of(policies: &PolicySet) -> Power {
         let mut power = Power::default();
         for policy in policies.policies() {
-            if policy.effect() != Effect::Permit || !gives_power(&policy.action_constraint()) {
+            if policy.effect() != Effect::Permit {
+                continue;
+            }
+            power.note_permitted(&policy.action_constraint());
+            if !gives_power(&policy.action_constraint()) {
                 continue;
             }
             match policy.principal_constraint() {
@@ -65,6 +71,48 @@ impl Power {
     /// Whether joining `group` could give power (to anybody).
     pub fn group_gives_power(&self, group: &str) -> bool {
         self.groups.contains(group)
+    }
+
+    /// Whether some `permit` could allow `action` (an action id such as `manage_people`).
+    pub fn ever_permitted(&self, action: &str) -> bool {
+        self.permitted.contains("*") || self.permitted.contains(action)
+    }
+
+    fn note_permitted(&mut self, actions: &ActionConstraint) {
+        let mut add = |uid: &EntityUid| {
+            let id = uid.id().unescaped();
+            let members: &[&str] = match id {
+                "elevation" => &["request", "approve", "breakglass", "auto_approve"],
+                "administration" => &[
+                    "manage_people",
+                    "manage_devices",
+                    "manage_requests",
+                    "manage_notifications",
+                    "manage_restore",
+                ],
+                "reading" => &[
+                    "read_own",
+                    "read_requests",
+                    "read_grants",
+                    "read_devices",
+                    "read_findings",
+                    "read_audit",
+                    "read_users",
+                    "read_metrics",
+                ],
+                other => &[other][..],
+            };
+            for m in members {
+                self.permitted.insert((*m).to_owned());
+            }
+        };
+        match actions {
+            ActionConstraint::Any => {
+                self.permitted.insert("*".to_owned());
+            }
+            ActionConstraint::Eq(uid) => add(uid),
+            ActionConstraint::In(uids) => uids.iter().for_each(add),
+        }
     }
 
     fn add(&mut self, uid: &EntityUid) {
@@ -140,6 +188,12 @@ mod tests {
         assert!(p.grants("bob", &g(&["operators", "approvers"])));
         assert!(p.group_gives_power("admins"));
         assert!(!p.group_gives_power("operators"));
+        assert!(p.ever_permitted("manage_people") && p.ever_permitted("read_own"));
+        assert!(!p.ever_permitted("auto_approve"));
+        let old = power(
+            r#"permit (principal in Group::"approvers", action == Action::"approve", resource);"#,
+        );
+        assert!(!old.ever_permitted("manage_people"), "{old:?}");
     }
 
     #[test]

@@ -69,6 +69,18 @@ impl App {
             .map_err(|e| Error::Config(format!("`{}`: {e}", config_path.display())))?;
         let durations = config.durations().map_err(Error::Config)?;
         let (policy, policy_text) = load_policy(&dir.policy())?;
+        for (action, what) in [
+            ("manage_people", "administers people"),
+            ("read_own", "sees their own requests and grants"),
+        ] {
+            if !policy.power().ever_permitted(action) {
+                tracing::warn!(
+                    "the policy permits `{action}` to nobody, so nobody {what}: a policy written \
+                     before authorization moved into Cedar needs the reading and administration \
+                     permits of the default policy (docs/authorization.md)"
+                );
+            }
+        }
         let grant_key = dir.load_grant_key()?;
         let audit_key = crate::audit_key::load_or_create(dir)?;
         let ca = Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)
