@@ -106,9 +106,46 @@ pub(crate) fn summary(e: &Event) -> String {
             s(&d["device"]),
             s(&d["ended_at"]),
         ),
+        "privilege.requested" | "alert.privilege_unconfirmed" => {
+            let what = power_change(d);
+            if d["state"] == "pending" {
+                format!(
+                    "{} asks that {what}; waits for a second administrator: brevet privilege \
+                     confirm {}",
+                    s(&d["requested_by"]),
+                    e.subject
+                )
+            } else {
+                format!(
+                    "ALERT: {what}, in effect without a second administrator (asked by {}): \
+                     brevet privilege confirm {} (or reject)",
+                    s(&d["requested_by"]),
+                    e.subject
+                )
+            }
+        }
+        "privilege.confirmed" | "privilege.rejected" => format!(
+            "{} {} that {} (change {})",
+            e.actor,
+            if e.kind == "privilege.confirmed" {
+                "confirmed"
+            } else {
+                "rejected"
+            },
+            power_change(d),
+            e.subject
+        ),
         k => format!("{k} on {} by {}", e.subject, e.actor),
     };
     one_line(&text)
+}
+
+/// "bob joins approvers", or "the account bob gives power" when the policy names the person.
+fn power_change(d: &Value) -> String {
+    match d["group"].as_str() {
+        Some(g) => format!("{} joins {g}", s(&d["user"])),
+        None => format!("the account {} gives power", s(&d["user"])),
+    }
 }
 
 fn s(v: &Value) -> String {
@@ -174,6 +211,13 @@ mod tests {
         assert!(notable(&event("login.locked", json!({}))));
         assert!(notable(&event("drift.detected", json!({}))));
         assert!(!notable(&event("grant.used", json!({}))));
+        for k in [
+            "privilege.requested",
+            "privilege.confirmed",
+            "privilege.rejected",
+        ] {
+            assert!(notable(&event(k, json!({}))), "{k}");
+        }
         assert!(!notable(&event("notify.added", json!({}))));
     }
 
@@ -199,6 +243,34 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("approvers must act")
+        );
+    }
+
+    #[test]
+    fn privilege_changes_say_what_to_do() {
+        let pending = event(
+            "privilege.requested",
+            json!({ "user": "sock", "group": "approvers", "state": "pending",
+                    "requested_by": "brevet-admin" }),
+        );
+        assert_eq!(
+            summary(&pending),
+            "brevet-admin asks that sock joins approvers; waits for a second administrator: \
+             brevet privilege confirm r-1"
+        );
+        let alert = event(
+            "alert.privilege_unconfirmed",
+            json!({ "user": "bob", "group": "approvers", "state": "unconfirmed",
+                    "requested_by": "brevet-admin" }),
+        );
+        assert!(summary(&alert).starts_with("ALERT: bob joins approvers, in effect"));
+        let confirmed = event(
+            "privilege.confirmed",
+            json!({ "user": "sock", "group": "approvers" }),
+        );
+        assert_eq!(
+            summary(&confirmed),
+            "bob confirmed that sock joins approvers (change r-1)"
         );
     }
 
