@@ -85,6 +85,24 @@ fn string(s: &str) -> RestrictedExpression {
     RestrictedExpression::new_string(s.to_string())
 }
 
+/// The principal: a `User` with its `kind`, member of its groups.
+fn principal(
+    names: &Names,
+    user: &str,
+    groups: &[String],
+    kind: crate::query::PrincipalKind,
+) -> Result<(EntityUid, Entity), String> {
+    let user_uid = uid(&names.user, user);
+    let entity = Entity::new_with_tags(
+        user_uid.clone(),
+        [("kind".to_string(), string(kind.as_str()))],
+        groups.iter().map(|g| uid(&names.group, g)),
+        [],
+    )
+    .map_err(|e| format!("could not build user `{user}`: {e}"))?;
+    Ok((user_uid, entity))
+}
+
 /// The request and entities for `q`. Errors are described for the log; the
 /// caller turns them into a denial.
 ///
@@ -96,17 +114,9 @@ pub(crate) fn build(
     q: &Query<'_>,
     schema: Option<&Schema>,
 ) -> Result<(Request, Entities), String> {
-    let user_uid = uid(&names.user, q.user);
     let device_uid = uid(&names.device, q.device);
     let kind = q.kind.as_str();
-
-    let user = Entity::new_with_tags(
-        user_uid.clone(),
-        [("kind".to_string(), string(kind))],
-        q.groups.iter().map(|g| uid(&names.group, g)),
-        [],
-    )
-    .map_err(|e| format!("could not build user `{}`: {e}", q.user))?;
+    let (user_uid, user) = principal(names, q.user, q.groups, q.kind)?;
     let device = Entity::new_with_tags(
         device_uid.clone(),
         [("os".to_string(), string(q.device_os))],
@@ -177,15 +187,8 @@ pub(crate) fn build_permission(
     q: &PermissionQuery<'_>,
     schema: Option<&Schema>,
 ) -> Result<(Request, Entities), String> {
-    let user_uid = uid(&names.user, q.user);
     let kind = q.kind.as_str();
-    let user = Entity::new_with_tags(
-        user_uid.clone(),
-        [("kind".to_string(), string(kind))],
-        q.groups.iter().map(|g| uid(&names.group, g)),
-        [],
-    )
-    .map_err(|e| format!("could not build user `{}`: {e}", q.user))?;
+    let (user_uid, user) = principal(names, q.user, q.groups, q.kind)?;
     let brevet = Entity::new_no_attrs(names.brevet.clone(), Default::default());
     let action = names.permission(q.permission);
     let entities = Entities::from_entities([user, brevet, action.clone()], schema)

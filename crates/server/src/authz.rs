@@ -159,33 +159,18 @@ pub async fn visible_requests(
     caller: &Caller,
     all: Vec<RequestView>,
 ) -> Result<Vec<RequestView>, Error> {
-    if holds(app, caller, Permission::ReadRequests) {
-        return Ok(all);
-    }
-    let mut devices = DeviceCache::default();
-    let own = holds(app, caller, Permission::ReadOwn);
-    let mut out = Vec::new();
-    for r in all {
-        let visible = if r.user == caller.name() {
-            own
-        } else {
-            match devices.get(app, &r.device).await? {
-                Some(d) => could_approve(
-                    app,
-                    caller,
-                    d,
-                    &r.role,
-                    r.duration_seconds,
-                    r.ticket.as_deref(),
-                ),
-                None => false,
-            }
-        };
-        if visible {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    let scope = Scope::of(app, caller, Permission::ReadRequests);
+    scope
+        .filter(app, caller, all, |r| {
+            (
+                &r.user,
+                &r.device,
+                &r.role,
+                r.duration_seconds,
+                r.ticket.as_deref(),
+            )
+        })
+        .await
 }
 
 /// The grants of `all` that `caller` may see, in order.
@@ -194,26 +179,65 @@ pub async fn visible_grants(
     caller: &Caller,
     all: Vec<GrantView>,
 ) -> Result<Vec<GrantView>, Error> {
-    if holds(app, caller, Permission::ReadGrants) {
-        return Ok(all);
-    }
-    let mut devices = DeviceCache::default();
-    let own = holds(app, caller, Permission::ReadOwn);
-    let mut out = Vec::new();
-    for g in all {
-        let visible = if g.user == caller.name() {
-            own
+    let scope = Scope::of(app, caller, Permission::ReadGrants);
+    scope
+        .filter(app, caller, all, |g| {
+            (&g.user, &g.device, &g.role, 0, g.ticket.as_deref())
+        })
+        .await
+}
+
+/// What of a listing of requests or grants a person sees.
+enum Scope {
+    /// Everything (`read_requests` / `read_grants`).
+    All,
+    /// Their own (when `own`, i.e. `read_own`), and what they may approve.
+    Mine { own: bool },
+}
+
+/// A record's holder, device, role, duration and ticket.
+type Facets<'a> = (&'a String, &'a String, &'a String, u64, Option<&'a str>);
+
+impl Scope {
+    fn of(app: &App, caller: &Caller, everything: Permission) -> Scope {
+        if holds(app, caller, everything) {
+            Scope::All
         } else {
-            match devices.get(app, &g.device).await? {
-                Some(d) => could_approve(app, caller, d, &g.role, 0, g.ticket.as_deref()),
-                None => false,
+            Scope::Mine {
+                own: holds(app, caller, Permission::ReadOwn),
             }
-        };
-        if visible {
-            out.push(g);
         }
     }
-    Ok(out)
+
+    async fn filter<T>(
+        &self,
+        app: &App,
+        caller: &Caller,
+        all: Vec<T>,
+        facets: impl Fn(&T) -> Facets<'_>,
+    ) -> Result<Vec<T>, Error> {
+        let own = match self {
+            Scope::All => return Ok(all),
+            Scope::Mine { own } => *own,
+        };
+        let mut devices = DeviceCache::default();
+        let mut out = Vec::new();
+        for record in all {
+            let (user, device, role, duration, ticket) = facets(&record);
+            let visible = if user == caller.name() {
+                own
+            } else {
+                match devices.get(app, device).await? {
+                    Some(d) => could_approve(app, caller, d, role, duration, ticket),
+                    None => false,
+                }
+            };
+            if visible {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The devices of `all` that `caller` may see: all of them with `read_devices`, otherwise

@@ -163,6 +163,31 @@ fn check(i: usize, a: Ack) -> Result<Checked, Error> {
     })
 }
 
+/// Raises `alert.server_state_rewound`: what device `device` acknowledged shows the server runs
+/// on a database older than what it served (a restore from backup, or records deleted).
+async fn rewound(
+    tx: &mut brevet_store::Tx,
+    device: &Device,
+    a: &Checked,
+    why: &str,
+    now: i64,
+) -> Result<(), Error> {
+    tracing::error!(device = %device.name, grant = %a.grant_id, "{why}: the server may run on a restored backup");
+    let data = json!({
+        "device": device.name, "grant_id": a.grant_id, "action": a.action, "at": a.at,
+        "reason": why, "detail": a.detail,
+    });
+    tx.audit(
+        "alert.server_state_rewound",
+        "brevetd",
+        &device.name,
+        data,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Checks free text sent by a device: bounded, and without control characters (newlines and
 /// tabs only where `multiline`).
 pub fn device_text(field: &str, s: &str, max: usize, multiline: bool) -> Result<(), String> {
@@ -220,20 +245,9 @@ pub async fn acks(app: &App, device: &Device, acks: Vec<Ack>) -> Result<AckRespo
                     )
                     .await?;
                     if a.reason.as_deref() == Some("server_state") {
-                        // The device saw newer server state than this answer carried: the
-                        // server runs on a restored or rewound database.
-                        tracing::error!(device = %device.name, "a device refused an answer older than one it saw");
-                        tx.audit(
-                            "alert.server_state_rewound",
-                            "brevetd",
-                            &device.name,
-                            json!({
-                                "device": device.name, "grant_id": a.grant_id,
-                                "detail": a.detail,
-                            }),
-                            now,
-                        )
-                        .await?;
+                        // The device saw newer server state than this answer carried.
+                        let why = "the device refused an answer older than one it saw";
+                        rewound(&mut tx, device, a, why, now).await?;
                     }
                 }
                 fresh
@@ -246,19 +260,8 @@ pub async fn acks(app: &App, device: &Device, acks: Vec<Ack>) -> Result<AckRespo
                     .record_rejection(&device.name, &a.grant_id, &a.at, now)
                     .await?;
                 if fresh {
-                    tracing::error!(device = %device.name, grant = %a.grant_id, "a device acknowledged a grant this server does not know");
-                    tx.audit(
-                        "alert.server_state_rewound",
-                        "brevetd",
-                        &device.name,
-                        json!({
-                            "device": device.name, "grant_id": a.grant_id,
-                            "action": a.action, "at": a.at,
-                            "reason": "the device acknowledged a grant this server does not know",
-                        }),
-                        now,
-                    )
-                    .await?;
+                    let why = "the device acknowledged a grant this server does not know";
+                    rewound(&mut tx, device, a, why, now).await?;
                 }
                 fresh
             }

@@ -4,22 +4,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brevet_proto::api::GrantState;
 use common::sandbox::SandboxAgent;
 use common::*;
 
-fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "{what}: not within {secs} s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
+/// Waits for `cond` up to `secs` seconds (the shared helper, under this file's old name).
+fn wait_until(what: &str, secs: u64, cond: impl FnMut() -> bool) -> Duration {
+    wait_for(what, secs, cond)
 }
 
 both_engines!(grants_reach_the_device_and_leave_it, |mut h: Harness| {

@@ -13,9 +13,8 @@ mod common;
 use std::collections::HashMap;
 
 use brevet_proto::agent::{Ack, AckAction};
-use brevet_proto::api::AddDevice;
 use common::device::TestDevice;
-use common::{Db, Harness, ask, pending, wait_until};
+use common::{Db, Harness, add_device, ask, pending, wait_until};
 use serde_json::{Value, json};
 
 const CALLERS: [&str; 9] = [
@@ -193,22 +192,8 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
     h.add_user(&c.admin, "nell", &[]);
     h.add_user(&c.admin, "audrey", &["auditors"]);
     h.add_user(&c.admin, "tess", &["operators"]);
-    c.admin
-        .add_device(&AddDevice {
-            name: "tgt-01".into(),
-            tags: Default::default(),
-            groups: vec![],
-            os: None,
-        })
-        .unwrap();
-    c.admin
-        .add_device(&AddDevice {
-            name: "db-01".into(),
-            tags: Default::default(),
-            groups: vec![],
-            os: None,
-        })
-        .unwrap();
+    add_device(&c.admin, "tgt-01");
+    add_device(&c.admin, "db-01");
     let pat = c.admin.add_user("pat", &["approvers".to_owned()]).unwrap();
     let device = h.enrolled(&c.admin, "web-01");
     let other = h.enrolled(&c.admin, "db-01");

@@ -10,27 +10,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use brevet_proto::api::{AddDevice, GrantState};
+use brevet_proto::api::GrantState;
 use common::sandbox::SandboxAgent;
 use common::*;
-
-fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "{what}: not within {secs} s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Waits until a signed checkpoint covers every event so far (the marker is written then).
 fn checkpointed(admin: &brevet_cli::client::Client) {
     let head = admin.audit(0, 10_000).unwrap().last().map_or(0, |e| e.seq);
-    wait("a checkpoint covering the log", 10, || {
+    wait_for("a checkpoint covering the log", 10, || {
         admin.audit_checkpoint().is_ok_and(|cp| cp.size >= head)
     });
 }
@@ -39,14 +26,7 @@ both_engines!(
     a_restored_database_does_not_bring_a_revoked_grant_back,
     |mut h: Harness| {
         let c = h.cast();
-        c.admin
-            .add_device(&AddDevice {
-                name: "db-01".into(),
-                tags: Default::default(),
-                groups: vec![],
-                os: None,
-            })
-            .unwrap();
+        add_device(&c.admin, "db-01");
         let probe = h.enrolled(&c.admin, "db-01");
         let mut agent = SandboxAgent::start(&h, &c.admin, "web-01");
         agent.stop();
@@ -114,7 +94,7 @@ both_engines!(
         let bob = c.bob.clone();
         let r2 = pending(&alice, "pkg-update");
         let g2 = bob.approve(&r2.id, None).unwrap().grant_id.unwrap();
-        wait("the new grant in force", 10, || agent.drop_in(&g2).exists());
+        wait_for("the new grant in force", 10, || agent.drop_in(&g2).exists());
         assert!(!agent.drop_in(&g).exists(), "the revoked grant came back");
         assert!(probe.poll(None, 0).is_ok());
 
@@ -132,7 +112,7 @@ both_engines!(
         let agent = SandboxAgent::start(&h, &c.admin, "web-01");
         let r = pending(&c.alice, "pkg-update");
         let g = c.bob.approve(&r.id, None).unwrap().grant_id.unwrap();
-        wait("G in force", 10, || agent.drop_in(&g).exists());
+        wait_for("G in force", 10, || agent.drop_in(&g).exists());
         checkpointed(&c.admin);
 
         // A backup of the whole data dir (marker included) is taken while G is live.
@@ -141,14 +121,14 @@ both_engines!(
         h.restart_after_stop();
         let admin = c.admin.clone();
         admin.revoke(&g, "window closed").unwrap();
-        wait("G removed", 10, || !agent.drop_in(&g).exists());
-        wait("removal confirmed", 10, || {
+        wait_for("G removed", 10, || !agent.drop_in(&g).exists());
+        wait_for("removal confirmed", 10, || {
             admin.grant(&g).unwrap().revocation_confirmed_at.is_some()
         });
         // Something else for the device, so that it has seen the newer state.
         let r2 = pending(&c.alice, "pkg-update");
         let g2 = c.bob.approve(&r2.id, None).unwrap().grant_id.unwrap();
-        wait("G2 in force", 10, || agent.drop_in(&g2).exists());
+        wait_for("G2 in force", 10, || agent.drop_in(&g2).exists());
         h.stop();
 
         // The whole backup comes back: brevetd cannot tell, the device can.
@@ -157,7 +137,7 @@ both_engines!(
         assert!(!admin.restore_status().unwrap().pending);
         // It refuses the answer (G is live in it) and says why; it also acknowledges the removal of
         // G2, a grant the restored server never heard of. Both raise the alarm.
-        wait("the device reports the rewound server", 20, || {
+        wait_for("the device reports the rewound server", 20, || {
             events(&admin, "grant.rejected_by_device")
                 .iter()
                 .any(|e| e.subject == g && e.data["reason"] == "server_state")
@@ -167,7 +147,7 @@ both_engines!(
             alerts.iter().any(|e| e.data["grant_id"] == g.as_str()),
             "{alerts:?}"
         );
-        wait("the unknown grant reported", 20, || {
+        wait_for("the unknown grant reported", 20, || {
             events(&admin, "alert.server_state_rewound")
                 .iter()
                 .any(|e| e.data["grant_id"] == g2.as_str())

@@ -7,7 +7,6 @@
 mod common;
 
 use brevet_proto::agent::{DeviceEvent, DeviceEventKind};
-use brevet_proto::api::AddDevice;
 use common::*;
 use serde_json::json;
 
@@ -45,14 +44,7 @@ fn changes(id: char, grant: &str) -> DeviceEvent {
 
 both_engines!(device_events_are_recorded_once, |mut h: Harness| {
     let c = h.cast();
-    c.admin
-        .add_device(&AddDevice {
-            name: "db-01".into(),
-            tags: Default::default(),
-            groups: vec![],
-            os: None,
-        })
-        .unwrap();
+    add_device(&c.admin, "db-01");
     let web = h.enrolled(&c.admin, "web-01");
     let db = h.enrolled(&c.admin, "db-01");
     let r = c.alice.create_request(&ask("short", "30m")).unwrap();

@@ -431,6 +431,31 @@ pub fn events(admin: &Client, kind: &str) -> Vec<brevet_proto::api::AuditEventVi
         .collect()
 }
 
+/// Polls `cond` every 20 ms for up to `secs` seconds; returns how long it took.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "{what}: not within {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// A plain device (no tags, no groups), added by `admin`.
+pub fn add_device(admin: &Client, name: &str) {
+    admin
+        .add_device(&AddDevice {
+            name: name.into(),
+            tags: Default::default(),
+            groups: vec![],
+            os: None,
+        })
+        .unwrap_or_else(|e| panic!("add device {name}: {e}"));
+}
+
 /// Polls `cond` every 50 ms for up to 5 s.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
