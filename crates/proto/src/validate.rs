@@ -369,7 +369,9 @@ pub fn id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, Error> {
 }
 
 mod webhook;
-pub use webhook::{MAX_WEBHOOK_URL, WebhookUrl, webhook_url};
+pub use webhook::{
+    MAX_WEBHOOK_URL, WebhookUrl, address_kind, public_ip, webhook_target, webhook_url,
+};
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,19 @@ pub struct Config {
     /// Forwarding of the audit trail to a syslog collector; off when absent (`docs/siem.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syslog: Option<SyslogSettings>,
+    /// Webhook notifications (`docs/notify.md`).
+    #[serde(default)]
+    pub notify: NotifySettings,
+}
+
+/// `[notify]`: where webhooks may point.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// For development only: lets webhooks use plain `http://` and reach loopback, private and
+    /// other non-public addresses. Off by default, so a webhook cannot be aimed at the server's
+    /// own ports, a cloud metadata service or the internal network.
+    pub allow_private_targets: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -354,6 +367,11 @@ ticket = "optional"
 role = "admin"
 duration = "1h"
 
+# Webhooks (`brevet notify add`) go to https:// on public addresses only. For development
+# against a local receiver only (plain http://, loopback and private addresses):
+# [notify]
+# allow_private_targets = true
+
 # Forward every audit event to a syslog collector over TLS (docs/siem.md).
 # [syslog]
 # address = "siem.example.com:6514"
@@ -405,6 +423,15 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn notify_section() {
+        let base = Config::default_text("127.0.0.1:8443");
+        assert!(!Config::parse(&base).unwrap().notify.allow_private_targets);
+        let dev = Config::parse(&format!("{base}\n[notify]\nallow_private_targets = true\n"));
+        assert!(dev.unwrap().notify.allow_private_targets);
+        assert!(Config::parse(&format!("{base}\n[notify]\nallow_private = true\n")).is_err());
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Metrics {
     /// Webhook POSTs answered 2xx, and those that failed (no answer, or another status).
     pub webhooks_delivered: AtomicU64,
     pub webhooks_failed: AtomicU64,
+    /// Webhook deliveries not attempted: the host resolved to a non-public address.
+    pub webhooks_blocked: AtomicU64,
 }
 
 /// Alert kinds counted on `brevet_alerts_total{kind=…}`.
@@ -101,6 +103,7 @@ impl Default for Metrics {
             syslog: Default::default(),
             webhooks_delivered: AtomicU64::new(0),
             webhooks_failed: AtomicU64::new(0),
+            webhooks_blocked: AtomicU64::new(0),
         }
     }
 }
@@ -187,6 +190,11 @@ impl Metrics {
                 "brevet_webhook_failures_total",
                 "Webhook POSTs that failed (no answer in time, or another status); each is retried.",
                 &self.webhooks_failed,
+            ),
+            (
+                "brevet_webhook_blocked_total",
+                "Webhook deliveries not attempted because the host resolved to a loopback, private or other non-public address; each is retried.",
+                &self.webhooks_blocked,
             ),
         ];
         for (name, help, c) in counters {
