@@ -23,6 +23,7 @@ mod delivery;
 pub mod demo_agent;
 mod device_events;
 mod devices;
+mod edge;
 pub mod enroll;
 mod error;
 mod forward;

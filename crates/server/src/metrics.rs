@@ -83,6 +83,8 @@ pub struct Metrics {
     pub webhooks_failed: AtomicU64,
     /// Webhook deliveries not attempted: the host resolved to a non-public address.
     pub webhooks_blocked: AtomicU64,
+    /// Connections at the edge (`edge`).
+    pub edge: std::sync::Arc<crate::edge::EdgeMetrics>,
 }
 
 /// Alert kinds counted on `brevet_alerts_total{kind=…}`.
@@ -104,6 +106,7 @@ impl Default for Metrics {
             webhooks_delivered: AtomicU64::new(0),
             webhooks_failed: AtomicU64::new(0),
             webhooks_blocked: AtomicU64::new(0),
+            edge: Default::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl Metrics {
         );
         self.render_devices(&mut out);
         self.syslog.render(&mut out);
+        self.edge.render(&mut out);
         out
     }
 
