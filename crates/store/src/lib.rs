@@ -45,6 +45,7 @@ pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord};
 pub use error::Error;
 pub use grants::{GrantFilter, NewGrant};
+pub use lockout::{ThrottleState, ThrottledCounts};
 pub use notify::Listener;
 pub use reports::NewReport;
 pub use requests::{NewRequest, RequestFilter};

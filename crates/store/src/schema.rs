@@ -187,7 +187,34 @@ const V7: &[&str] = &["CREATE TABLE webhooks (
         owner TEXT NOT NULL,
         lease_until BIGINT NOT NULL)"];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
+/// Login throttling instead of account locks (`lockout.rs`): failures per key (an account at a
+/// source, a source, a session's step-up) with the refusal they lead to; failed logins for
+/// unknown names counted per time bucket and source; the storm alerts raised. The old locks
+/// go: an outsider could lock any account with them.
+const V8: &[&str] = &[
+    "DROP TABLE login_failures",
+    "CREATE TABLE login_throttle (
+        key TEXT PRIMARY KEY,
+        user_name TEXT,
+        source TEXT,
+        failures BIGINT NOT NULL,
+        last_failure BIGINT NOT NULL,
+        blocked_until BIGINT NOT NULL,
+        throttled_at BIGINT)",
+    "CREATE INDEX login_throttle_by_user ON login_throttle (user_name)",
+    "CREATE INDEX login_throttle_by_throttled ON login_throttle (throttled_at)",
+    "CREATE TABLE login_unknown (
+        bucket BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        failures BIGINT NOT NULL,
+        PRIMARY KEY (bucket, source))",
+    "CREATE TABLE login_storms (
+        bucket BIGINT PRIMARY KEY,
+        accounts BIGINT NOT NULL,
+        sources BIGINT NOT NULL)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {
