@@ -28,15 +28,18 @@ pub mod enroll;
 mod error;
 mod forward;
 mod grants;
+mod hashing;
 mod http;
 pub mod init;
 mod metrics;
+pub mod offline;
 pub mod quickstart;
 mod replicas;
 mod reports;
 mod requests;
 pub mod serve;
 pub mod sweeper;
+mod throttle;
 pub mod totp_key;
 mod webhooks;
 

@@ -157,6 +157,12 @@ impl Metrics {
         self.render_devices(&mut out);
         self.syslog.render(&mut out);
         self.edge.render(&mut out);
+        crate::hashing::POOL.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP brevet_logins_throttled_total Logins and step-up codes refused as throttled.\n# TYPE brevet_logins_throttled_total counter\nbrevet_logins_throttled_total {}",
+            crate::throttle::THROTTLED.load(Ordering::Relaxed)
+        );
         out
     }
 

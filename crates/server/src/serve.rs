@@ -100,12 +100,21 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let checkpoints = tokio::spawn(crate::audit_checkpoints::run(app.clone()));
     let forward = crate::forward::spawn(&app, dir, addr)?;
     let webhooks = tokio::spawn(crate::webhooks::deliver::run(app.clone(), addr));
+    let login_summaries = tokio::spawn(crate::throttle::run(app.clone()));
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
     Ok(Running {
         addr,
         app,
         stop,
-        tasks: vec![accept, sweep, checkpoints, forward, replicas, webhooks],
+        tasks: vec![
+            accept,
+            sweep,
+            checkpoints,
+            forward,
+            replicas,
+            webhooks,
+            login_summaries,
+        ],
     })
 }
 
