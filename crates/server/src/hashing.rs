@@ -2,16 +2,20 @@
 //!
 //! An Argon2id check allocates 19 MiB. On Tokio's blocking pool (up to 512 threads) 64
 //! parallel logins took `brevetd` to 1.26 GiB, and the allocator kept it. Here at most
-//! [`Hashing::workers`] checks run at once (about the core count,
-//! `std::thread::available_parallelism`), each on a long-lived thread that reuses its own
-//! memory; at most [`QUEUE`] more wait, and a login beyond that is refused at once with
-//! `throttled` instead of queueing without bound. One pool per process, shared by every server
-//! in it.
+//! `available_parallelism` checks run at once (about the core count), each on a long-lived
+//! thread that keeps one Argon2 memory area and reuses it for every check ([`verify_reusing`]):
+//! allocating and freeing 19 MiB per check would make glibc raise its mmap threshold and keep
+//! the freed blocks in its arenas. At most [`QUEUE`] more checks wait, and a login beyond that
+//! is refused at once with `throttled` instead of queueing without bound. One pool per process,
+//! shared by every server in it.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use argon2::password_hash::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use brevet_identity::password;
 use tokio::sync::oneshot;
 
@@ -73,9 +77,9 @@ impl Hashing {
     /// Whether `pw` matches `hash` (the dummy hash when `None`), checked on a hashing thread.
     pub(crate) async fn verify(&self, pw: String, hash: Option<String>) -> Result<bool, Error> {
         self.run(move || match hash {
-            Some(h) => password::verify_password(&pw, &h),
+            Some(h) => verify_reusing(&pw, &h),
             None => {
-                let _ = password::verify_password(&pw, &DUMMY_HASH);
+                let _ = verify_reusing(&pw, &DUMMY_HASH);
                 false
             }
         })
@@ -134,6 +138,56 @@ impl Hashing {
     }
 }
 
+/// The most Argon2 memory a stored hash may ask for (64 MiB, in 1 KiB blocks); a hash asking
+/// for more never matches.
+const MAX_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's Argon2 memory, kept from check to check.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether `pw` matches the PHC string `phc` (Argon2id only; malformed never matches), computed
+/// in this thread's kept memory. The final comparison is constant-time (`Output`'s equality).
+fn verify_reusing(pw: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if hash.algorithm != argon2::ARGON2ID_IDENT {
+        return false;
+    }
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let need = params.block_count();
+    if need > MAX_BLOCKS {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(Algorithm::Argon2id, version, params);
+    let computed = MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < need {
+            memory.resize(need, Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(pw.as_bytes(), salt, &mut out, &mut memory[..need])
+            .is_ok()
+    });
+    computed && Output::new(&out).is_ok_and(|o| o == expected)
+}
+
 fn work(rx: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
@@ -155,6 +209,26 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reusing_memory_verifies_like_the_identity_crate() {
+        let phc = password::hash_password("correct horse").unwrap();
+        for _ in 0..2 {
+            assert!(verify_reusing("correct horse", &phc));
+            assert!(!verify_reusing("correct horsf", &phc));
+            assert!(!verify_reusing("", &phc));
+        }
+        assert!(!verify_reusing("correct horse", "not a hash"));
+        let argon2i = phc.replace("$argon2id$", "$argon2i$");
+        assert!(!verify_reusing("correct horse", &argon2i));
+        // A stored hash asking for 4 GiB of memory is refused, not computed.
+        let huge = phc.replace("m=19456", "m=4194304");
+        assert!(!verify_reusing("correct horse", &huge));
+        assert_eq!(
+            password::verify_password("correct horse", &phc),
+            verify_reusing("correct horse", &phc)
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn never_more_than_the_workers_at_once() {
