@@ -157,6 +157,20 @@ fn mapping(kind: &str, data: &Value) -> Mapping {
             INFORMATIONAL,
         ),
         "login.locked" => m(ACCOUNT_CHANGE, 9, Some("Lock"), Some(Success), MEDIUM),
+        // Throttling (failures from one source): refused attempts before any check.
+        "login.throttled" => m(AUTHENTICATION, 1, Some("Logon"), Some(Failure), MEDIUM),
+        "login.failed_unknown" => m(AUTHENTICATION, 1, Some("Logon"), Some(Failure), LOW),
+        "mfa.throttled" => m(AUTHENTICATION, OTHER, None, Some(Failure), MEDIUM),
+        "user.unlocked" => m(ACCOUNT_CHANGE, 12, Some("Unlock"), Some(Success), LOW),
+        "user.reset" => m(
+            ACCOUNT_CHANGE,
+            4,
+            Some("Password Reset"),
+            Some(Success),
+            MEDIUM,
+        ),
+        // A restore from backup acknowledged (the alert itself is `alert.restore_detected`).
+        "restore.acknowledged" => m(ENTITY_MANAGEMENT, 3, Some("Update"), Some(Success), HIGH),
         k if k.starts_with("login.") => m(AUTHENTICATION, 1, Some("Logon"), None, INFORMATIONAL),
         "logout" => m(
             AUTHENTICATION,

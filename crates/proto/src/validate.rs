@@ -371,7 +371,9 @@ pub fn id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, Error> {
 mod reserved;
 mod webhook;
 pub use reserved::{new_device_name, new_person_name, reserved};
-pub use webhook::{MAX_WEBHOOK_URL, WebhookUrl, webhook_url};
+pub use webhook::{
+    MAX_WEBHOOK_URL, WebhookUrl, address_kind, public_ip, webhook_target, webhook_url,
+};
 
 #[cfg(test)]
 mod tests;

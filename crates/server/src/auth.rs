@@ -4,16 +4,22 @@
 //! code is accepted once per user (the last used step is stored and compared in the same
 //! statement that records the new one). Approving, denying and break-glass need a second factor
 //! no older than `step_up_max_age`: from the login, or from a `totp` code sent with the action.
+//!
+//! Failed logins are throttled per account and source and per source, and wrong step-up codes
+//! per session (`throttle`); nothing locks an account. A throttled attempt is refused before the
+//! password is hashed, and hashing runs on a bounded pool (`hashing`).
 
-use brevet_identity::{password, token, totp};
+use std::net::IpAddr;
+
+use brevet_identity::{token, totp};
 use brevet_proto::api::{LoginRequest, LoginResponse};
 use brevet_proto::timefmt::rfc3339;
 use brevet_proto::validate;
 use brevet_store::{SessionRecord, UserRecord};
 use serde_json::json;
 
-use crate::Error;
 use crate::app::App;
+use crate::{Error, hashing, throttle};
 
 /// The authenticated person behind an API call.
 #[derive(Debug, Clone)]
@@ -30,61 +36,48 @@ impl Caller {
 }
 
 /// The one answer to a login that fails, whatever failed: it does not tell which accounts
-/// exist or are locked.
+/// exist.
 const BAD_LOGIN: &str = "login failed: wrong user name, password or TOTP code (a code is \
-     accepted once; after 10 failures in a row an account is locked for 15 minutes)";
+     accepted once; repeated failures from one address make it wait longer each time)";
 
-/// Failed logins (or step-up codes) in a row that lock an account.
-pub(crate) const MAX_FAILURES: i64 = 10;
-/// How long the lock lasts. An administrator's `user enable` lifts it at once.
-pub(crate) const LOCKOUT_SECONDS: i64 = 15 * 60;
+/// The longest password accepted, in bytes: longer ones are refused before hashing.
+pub(crate) const MAX_PASSWORD: usize = 1024;
 
-/// A hash to verify against when the user does not exist, so timing does not reveal which
-/// accounts exist.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    password::hash_password("brevet-dummy-password").unwrap_or_default()
-});
-
-pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error> {
+/// Logs `req` in from the TCP peer `peer`.
+pub async fn login(app: &App, req: LoginRequest, peer: IpAddr) -> Result<LoginResponse, Error> {
     let name = validate::user_name(&req.user)?.to_owned();
     validate::totp_code(&req.totp)?;
+    if req.password.len() > MAX_PASSWORD {
+        return Err(Error::Invalid(format!(
+            "invalid password: longer than {MAX_PASSWORD} bytes"
+        )));
+    }
     let now = app.clock.now();
+    let keys = throttle::LoginKeys::new(&name, peer);
+    // Before any hashing: a throttled source costs the server one read.
+    throttle::check(app, &[&keys.account, &keys.address], now, "logins").await?;
     let user = app.store.user(&name).await?;
-    let locked = match &user {
-        Some(_) => app
-            .store
-            .locked_until(&name)
-            .await?
-            .is_some_and(|t| t > now),
-        None => false,
-    };
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let pw = req.password;
-    // Verified even for a locked account, so the time taken does not tell.
-    let password_ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // Verified against a dummy hash for unknown names, so the time taken does not tell.
+    let password_ok = hashing::POOL.verify(req.password, hash).await?;
     let user = match user {
-        Some(_) if locked => {
-            fail_login(app, &name, "locked", now, false).await?;
+        Some(u) if password_ok && u.enabled => u,
+        Some(_) => {
+            fail_login(app, &name, &keys, "password", now).await?;
             return Err(Error::Unauthenticated(BAD_LOGIN.into()));
         }
-        Some(u) if password_ok && u.enabled => u,
-        known => {
-            fail_login(app, &name, "password", now, known.is_some()).await?;
+        None => {
+            fail_unknown(app, &keys, now).await?;
             return Err(Error::Unauthenticated(BAD_LOGIN.into()));
         }
     };
     let mut tx = app.store.begin().await?;
     if !use_totp(app, &mut tx, &user, &req.totp, now).await? {
         drop(tx);
-        fail_login(app, &name, "totp", now, true).await?;
+        fail_login(app, &name, &keys, "totp", now).await?;
         return Err(Error::Unauthenticated(BAD_LOGIN.into()));
     }
-    tx.clear_login_failures(&name).await?;
+    tx.clear_throttle(&keys.account).await?;
     let token = token::new_token("bvs_");
     let session = SessionRecord {
         user: name.clone(),
@@ -111,34 +104,87 @@ pub async fn login(app: &App, req: LoginRequest) -> Result<LoginResponse, Error>
     })
 }
 
-/// Records a failed login; for an existing account (`counted`) it counts toward the lock.
+/// Records a failed login for the account `name`: audited (`login.failed`, with the factor and
+/// the source), counted for its account-and-source key and its source key; the failure that
+/// starts the account key's waits is audited as `login.throttled`.
 async fn fail_login(
     app: &App,
     name: &str,
+    keys: &throttle::LoginKeys,
     factor: &str,
     now: i64,
-    counted: bool,
 ) -> Result<(), Error> {
     let mut tx = app.store.begin().await?;
-    tx.audit("login.failed", name, name, json!({ "factor": factor }), now)
-        .await?;
-    if counted {
-        count_failure(&mut tx, name, now).await?;
+    tx.audit(
+        "login.failed",
+        name,
+        name,
+        json!({ "factor": factor, "source": keys.source }),
+        now,
+    )
+    .await?;
+    let src = Some(keys.source.as_str());
+    let (failures, wait) = throttle::count(
+        &mut tx,
+        &keys.account,
+        Some(name),
+        src,
+        throttle::ACCOUNT_FREE,
+        now,
+    )
+    .await?;
+    let (_, src_wait) = throttle::count(
+        &mut tx,
+        &keys.address,
+        None,
+        src,
+        throttle::SOURCE_FREE,
+        now,
+    )
+    .await?;
+    if failures == throttle::ACCOUNT_FREE + 1 {
+        tracing::warn!(user = %name, source = %keys.source, "failed logins throttled");
+        let data = json!({ "source": keys.source, "failures": failures, "retry_after": wait });
+        tx.audit("login.throttled", "brevetd", name, data, now)
+            .await?;
+    }
+    if wait > 0 || src_wait > 0 {
+        throttle::storm_check(&mut tx, now).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// Counts a wrong password or code for `name`; the failure that reaches the limit locks the
-/// account and is recorded as `login.locked`.
-async fn count_failure(tx: &mut brevet_store::Tx, name: &str, now: i64) -> Result<(), Error> {
-    let until = now + LOCKOUT_SECONDS;
-    if tx.record_login_failure(name, MAX_FAILURES, until).await? {
-        tracing::warn!(user = %name, "account locked after {MAX_FAILURES} failed attempts");
-        let data = json!({ "failures": MAX_FAILURES, "locked_until": rfc3339(until) });
-        tx.audit("login.locked", "brevetd", name, data, now).await?;
+/// Records a failed login for a name that is no account: counted like an account's (so the
+/// answers do not tell), and for the per-window summary instead of one audit event each.
+async fn fail_unknown(app: &App, keys: &throttle::LoginKeys, now: i64) -> Result<(), Error> {
+    let mut tx = app.store.begin().await?;
+    let src = Some(keys.source.as_str());
+    let (_, wait) = throttle::count(
+        &mut tx,
+        &keys.account,
+        None,
+        src,
+        throttle::ACCOUNT_FREE,
+        now,
+    )
+    .await?;
+    let (_, src_wait) = throttle::count(
+        &mut tx,
+        &keys.address,
+        None,
+        src,
+        throttle::SOURCE_FREE,
+        now,
+    )
+    .await?;
+    tx.count_unknown_login(now.div_euclid(throttle::WINDOW), &keys.source)
+        .await?;
+    if wait > 0 || src_wait > 0 {
+        throttle::storm_check(&mut tx, now).await?;
     }
-    Ok(())
+    tx.commit().await?;
+    throttle::flush_unknown(app).await
 }
 
 /// Verifies `code` for `user` and records its step, inside `tx`. False if wrong or reused.
@@ -208,29 +254,38 @@ pub async fn step_up(
     let max = app.durations.step_up_max_age;
     if let Some(code) = code {
         validate::totp_code(code)?;
+        // Wrong codes slow down this session only; failed logins never block a step-up.
+        let key = throttle::step_key(&caller.token_hash);
+        throttle::check(app, &[&key], now, "second-factor codes").await?;
         let mut tx = app.store.begin().await?;
         // Re-read the user inside the transaction: the last used step may have moved.
         let user = tx
             .user(&caller.user.name)
             .await?
             .ok_or_else(|| Error::Unauthenticated("user no longer exists".into()))?;
-        if tx.locked_until(&user.name).await?.is_some_and(|t| t > now) {
-            return Err(Error::MfaRequired(format!(
-                "{action} refused: too many wrong codes; the account is locked for up to {} \
-                 minutes",
-                LOCKOUT_SECONDS / 60
-            )));
-        }
         if !use_totp(app, &mut tx, &user, code, now).await? {
             drop(tx);
             let mut tx = app.store.begin().await?;
-            count_failure(&mut tx, &user.name, now).await?;
+            let (failures, wait) = throttle::count(
+                &mut tx,
+                &key,
+                Some(&user.name),
+                None,
+                throttle::STEP_FREE,
+                now,
+            )
+            .await?;
+            if failures == throttle::STEP_FREE + 1 {
+                let data = json!({ "for": action, "failures": failures, "retry_after": wait });
+                tx.audit("mfa.throttled", "brevetd", &user.name, data, now)
+                    .await?;
+            }
             tx.commit().await?;
             return Err(Error::MfaRequired(format!(
                 "{action} refused: the TOTP code is wrong, too old or already used"
             )));
         }
-        tx.clear_login_failures(&user.name).await?;
+        tx.clear_throttle(&key).await?;
         tx.set_session_mfa(&caller.token_hash, now).await?;
         tx.audit(
             "mfa.step_up",

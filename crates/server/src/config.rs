@@ -21,6 +21,19 @@ pub struct Config {
     /// Forwarding of the audit trail to a syslog collector; off when absent (`docs/siem.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syslog: Option<SyslogSettings>,
+    /// Webhook notifications (`docs/notify.md`).
+    #[serde(default)]
+    pub notify: NotifySettings,
+}
+
+/// `[notify]`: where webhooks may point.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// For development only: lets webhooks use plain `http://` and reach loopback, private and
+    /// other non-public addresses. Off by default, so a webhook cannot be aimed at the server's
+    /// own ports, a cloud metadata service or the internal network.
+    pub allow_private_targets: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +49,23 @@ pub struct ServerSettings {
     pub session_ttl: String,
     /// How old a second factor may be for approve, deny and break-glass.
     pub step_up_max_age: String,
+    /// How long a client may take to complete the TLS handshake.
+    pub tls_handshake_timeout: String,
+    /// How long a client may take to send a complete request head: from the handshake for the
+    /// first request, from its first byte for later ones.
+    pub header_read_timeout: String,
+    /// How long a connection may stay open with no request in flight and nothing sent.
+    pub idle_timeout: String,
+    /// Most connections open at once, all kinds (`docs/authentication.md`, "The edge").
+    pub max_connections: u32,
+    /// Of `max_connections`, the share kept for devices (mutual TLS): anonymous clients never
+    /// use it.
+    pub device_connections: u32,
+    /// Most connections from one source address (an IPv6 /64 counts as one) that have not
+    /// presented a device certificate.
+    pub max_connections_per_address: u32,
+    /// Most connections of one device; a new one ends its oldest.
+    pub max_connections_per_device: u32,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +76,13 @@ impl Default for ServerSettings {
             request_ttl: "24h".into(),
             session_ttl: "8h".into(),
             step_up_max_age: "5m".into(),
+            tls_handshake_timeout: "10s".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            max_connections: 16384,
+            device_connections: 8192,
+            max_connections_per_address: 128,
+            max_connections_per_device: 4,
         }
     }
 }
@@ -259,6 +296,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.durations()?;
+        crate::edge::Limits::from_settings(&self.server)?;
         if self.roles.is_empty() {
             return Err("no roles are defined".into());
         }
@@ -329,6 +367,14 @@ db = "sqlite://brevet.db"
 request_ttl = "24h"       # an undecided request expires after this
 session_ttl = "8h"        # `brevet login` sessions
 step_up_max_age = "5m"    # approve/deny/break-glass need a second factor this fresh
+# The edge (docs/authentication.md): timeouts and connection caps against idle floods.
+tls_handshake_timeout = "10s"
+header_read_timeout = "10s"       # a request head must arrive within this
+idle_timeout = "60s"              # keep-alive connections with nothing in flight
+max_connections = 16384           # all connections; brevetd lowers it to fit its open-file limit
+device_connections = 8192         # of those, kept for devices (mutual TLS): >= agents served
+max_connections_per_address = 128 # not yet a device; raise behind a NAT or L4 load balancer
+max_connections_per_device = 4    # a device's newest connection ends its oldest
 
 # A role is what a person can ask for. `commands` are absolute paths with fixed
 # arguments (a bare path allows any arguments, as in sudoers) or ["ALL"].
@@ -353,6 +399,11 @@ ticket = "optional"
 [breakglass]
 role = "admin"
 duration = "1h"
+
+# Webhooks (`brevet notify add`) go to https:// on public addresses only. For development
+# against a local receiver only (plain http://, loopback and private addresses):
+# [notify]
+# allow_private_targets = true
 
 # Forward every audit event to a syslog collector over TLS (docs/siem.md).
 # [syslog]
@@ -405,6 +456,15 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn notify_section() {
+        let base = Config::default_text("127.0.0.1:8443");
+        assert!(!Config::parse(&base).unwrap().notify.allow_private_targets);
+        let dev = Config::parse(&format!("{base}\n[notify]\nallow_private_targets = true\n"));
+        assert!(dev.unwrap().notify.allow_private_targets);
+        assert!(Config::parse(&format!("{base}\n[notify]\nallow_private = true\n")).is_err());
     }
 
     #[test]

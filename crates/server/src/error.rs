@@ -20,6 +20,9 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     DeviceDisabled(String),
+    /// Too many attempts: refused before any work, to be retried after `retry_after` seconds.
+    #[error("{message}")]
+    Throttled { message: String, retry_after: u64 },
     #[error("{0}")]
     DeviceSuperseded(String),
     #[error("{0}")]
@@ -70,6 +73,7 @@ impl Error {
             Error::DeviceDisabled(_) => (StatusCode::FORBIDDEN, code::DEVICE_DISABLED),
             Error::DeviceSuperseded(_) => (StatusCode::UNAUTHORIZED, code::DEVICE_SUPERSEDED),
             Error::RestorePending(_) => (StatusCode::SERVICE_UNAVAILABLE, code::RESTORE_PENDING),
+            Error::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, code::THROTTLED),
             Error::PolicyDenied(_) => (StatusCode::FORBIDDEN, code::POLICY_DENIED),
             Error::SeparationOfDuties(_) => (StatusCode::FORBIDDEN, code::SEPARATION_OF_DUTIES),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, code::NOT_FOUND),
@@ -85,6 +89,10 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Error::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             let incident = uuid::Uuid::new_v4();
             tracing::error!(%incident, error = %self, "internal error");
@@ -96,6 +104,13 @@ impl IntoResponse for Error {
             code: code.to_owned(),
             message,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        response
     }
 }

@@ -110,12 +110,8 @@ pub async fn new_account(
     enabled: bool,
 ) -> Result<(UserRecord, String, String), Error> {
     let pw = password::generate_password();
-    let hash = {
-        let pw = pw.clone();
-        tokio::task::spawn_blocking(move || password::hash_password(&pw))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??
-    };
+    // On the bounded hashing pool, as logins are.
+    let hash = crate::hashing::POOL.hash(pw.clone()).await?;
     let secret = totp::generate_secret();
     let mut groups = groups.to_vec();
     groups.sort();

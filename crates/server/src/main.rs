@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use brevet_server::datadir::DataDir;
-use brevet_server::{Error, clock, demo_agent, init, quickstart, serve};
+use brevet_server::{Error, clock, demo_agent, init, offline, quickstart, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -40,6 +40,11 @@ enum Command {
         #[arg(long, env = "BREVET_DB")]
         db: Option<String>,
     },
+    /// Recover a person from the server machine, whether the server runs or not.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Initialise a demo (people, a device) if needed, and serve it.
     Quickstart {
         #[arg(long, default_value = "brevet-demo")]
@@ -51,12 +56,98 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Clear every login and step-up throttle of NAME (audited as `user.unlocked`).
+    Unlock {
+        name: String,
+        #[arg(long, env = "BREVET_DATA_DIR", default_value = "brevet-data")]
+        data_dir: PathBuf,
+        /// The database, when not the one in brevet.toml (postgres://…).
+        #[arg(long, env = "BREVET_DB")]
+        db: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give NAME a new password and TOTP secret (printed once), end their sessions and clear
+    /// their throttles (audited as `user.reset`).
+    Reset {
+        name: String,
+        #[arg(long, env = "BREVET_DATA_DIR", default_value = "brevet-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BREVET_DB")]
+        db: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), Error> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    Ok(())
+}
+
+async fn user(command: UserCommand) -> Result<(), Error> {
+    let clock = clock::system();
+    match command {
+        UserCommand::Unlock {
+            name,
+            data_dir,
+            db,
+            json,
+        } => {
+            let out =
+                offline::unlock(&DataDir::new(data_dir), db.as_deref(), &*clock, &name).await?;
+            if json {
+                return print_json(&out);
+            }
+            println!(
+                "unlocked {}: {} throttle(s) cleared; they can log in at once",
+                out.name, out.cleared
+            );
+        }
+        UserCommand::Reset {
+            name,
+            data_dir,
+            db,
+            json,
+        } => {
+            let out =
+                offline::reset(&DataDir::new(data_dir), db.as_deref(), &*clock, &name).await?;
+            if json {
+                return print_json(&out);
+            }
+            println!(
+                "reset {}: {} session(s) ended\n\npassword: {}\nTOTP:     {}\n\nHand these over now: they are not shown again.{}",
+                out.name,
+                out.sessions_revoked,
+                out.password,
+                out.totp_uri,
+                if out.enabled {
+                    ""
+                } else {
+                    "\nThe account is disabled: `brevet user enable NAME` lets it log in."
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The offline commands print their result; only problems go to the log.
+    let level = match cli.command {
+        Command::User { .. } => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BREVET_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -81,6 +172,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Error> {
     match command {
+        Command::User { command } => user(command).await,
         Command::Init {
             data_dir,
             listen,

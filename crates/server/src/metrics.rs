@@ -81,6 +81,10 @@ pub struct Metrics {
     /// Webhook POSTs answered 2xx, and those that failed (no answer, or another status).
     pub webhooks_delivered: AtomicU64,
     pub webhooks_failed: AtomicU64,
+    /// Webhook deliveries not attempted: the host resolved to a non-public address.
+    pub webhooks_blocked: AtomicU64,
+    /// Connections at the edge (`edge`).
+    pub edge: std::sync::Arc<crate::edge::EdgeMetrics>,
 }
 
 /// Alert kinds counted on `brevet_alerts_total{kind=…}`.
@@ -101,6 +105,8 @@ impl Default for Metrics {
             syslog: Default::default(),
             webhooks_delivered: AtomicU64::new(0),
             webhooks_failed: AtomicU64::new(0),
+            webhooks_blocked: AtomicU64::new(0),
+            edge: Default::default(),
         }
     }
 }
@@ -150,6 +156,13 @@ impl Metrics {
         );
         self.render_devices(&mut out);
         self.syslog.render(&mut out);
+        self.edge.render(&mut out);
+        crate::hashing::POOL.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP brevet_logins_throttled_total Logins and step-up codes refused as throttled.\n# TYPE brevet_logins_throttled_total counter\nbrevet_logins_throttled_total {}",
+            crate::throttle::THROTTLED.load(Ordering::Relaxed)
+        );
         out
     }
 
@@ -187,6 +200,11 @@ impl Metrics {
                 "brevet_webhook_failures_total",
                 "Webhook POSTs that failed (no answer in time, or another status); each is retried.",
                 &self.webhooks_failed,
+            ),
+            (
+                "brevet_webhook_blocked_total",
+                "Webhook deliveries not attempted because the host resolved to a loopback, private or other non-public address; each is retried.",
+                &self.webhooks_blocked,
             ),
         ];
         for (name, help, c) in counters {

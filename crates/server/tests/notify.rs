@@ -150,7 +150,12 @@ fn has(rx: &Receiver, kind: &str, subject: &str) -> bool {
         .any(|h| h.json()["kind"] == kind && h.json()["subject"] == subject)
 }
 
+/// The receiver is on 127.0.0.1: allowed only by the development setting.
+const DEV_TARGETS: &str = "[notify]\nallow_private_targets = true";
+
 both_engines!(delivers_signed_in_order_without_loss, |mut h: Harness| {
+    h.append_config(DEV_TARGETS);
+    h.restart();
     let c = h.cast();
     let got = Arc::new(Mutex::new(Vec::new()));
     let mut rx = Receiver::start(0, got.clone());
@@ -288,6 +293,18 @@ both_engines!(only_admins_and_only_safe_urls, |mut h: Harness| {
         "javascript:alert(document.cookie)",
         "https://user:pw@x.example.com/",
         "http://example.com/hook",
+        "http://127.0.0.1:8500/v1/agent/self",
+        "https://127.0.0.1:8500/v1/agent/self",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/",
+        "https://10.0.0.1/",
+        "https://192.168.0.10/",
+        "https://100.64.0.1/",
+        "https://[fd12:3456::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[fe80::1]/",
+        "https://0.0.0.0/",
+        "https://2130706433/",
         "https://example.com/\r\nX-Injected: 1",
         "file:///etc/passwd",
         long.as_str(),
@@ -320,3 +337,68 @@ both_engines!(only_admins_and_only_safe_urls, |mut h: Harness| {
     assert_eq!(api_code(c.alice.remove_webhook(&w.id)), "forbidden");
     assert_eq!(c.admin.webhooks().unwrap().len(), 1);
 });
+
+both_engines!(
+    names_are_checked_on_their_addresses_at_delivery,
+    |mut h: Harness| {
+        // `localhost` passes the check at add time (it is a name) and resolves to 127.0.0.1 at
+        // delivery: nothing may reach the listener, and the delivery counts as blocked.
+        let c = h.cast();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let w = c
+            .admin
+            .add_webhook(&AddWebhook {
+                url: format!("https://localhost:{port}/hook"),
+                secret: None,
+            })
+            .expect("a host name is accepted when added");
+        pending(&c.alice, "short");
+        let mut connected = None;
+        wait_for("a delivery attempt", 30, || {
+            match listener.accept() {
+                Ok((_, from)) => connected = Some(from),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("accept: {e}"),
+            }
+            connected.is_some() || metric(&c.admin, "brevet_webhook_blocked_total") >= 1
+        });
+        assert_eq!(connected, None, "the webhook connected to 127.0.0.1");
+        assert_eq!(metric(&c.admin, "brevet_webhook_deliveries_total"), 0);
+        c.admin.remove_webhook(&w.id).expect("remove");
+    }
+);
+
+both_engines!(
+    development_setting_allows_local_targets,
+    |mut h: Harness| {
+        h.append_config(DEV_TARGETS);
+        h.restart();
+        let c = h.cast();
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "https://[::1]:9/",
+            "http://localhost:9/",
+        ] {
+            let w = c
+                .admin
+                .add_webhook(&AddWebhook {
+                    url: url.into(),
+                    secret: None,
+                })
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            // Removed at once: nothing is ever sent to a private address from a test.
+            c.admin.remove_webhook(&w.id).expect("remove");
+        }
+    }
+);
+
+/// A counter from `/metrics` (0 when absent).
+fn metric(admin: &brevet_cli::client::Client, name: &str) -> u64 {
+    let text = admin.get_text("/metrics").expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}

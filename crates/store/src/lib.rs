@@ -47,6 +47,7 @@ pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord, Superseded};
 pub use error::Error;
 pub use grants::{GrantFilter, Holder, NewGrant};
+pub use lockout::{ThrottleState, ThrottledCounts};
 pub use notify::Listener;
 pub use privileges::{PrivilegeRecord, PrivilegeState};
 pub use reports::NewReport;

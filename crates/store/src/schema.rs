@@ -187,9 +187,36 @@ const V7: &[&str] = &["CREATE TABLE webhooks (
         owner TEXT NOT NULL,
         lease_until BIGINT NOT NULL)"];
 
+/// Login throttling instead of account locks (`lockout.rs`): failures per key (an account at a
+/// source, a source, a session's step-up) with the refusal they lead to; failed logins for
+/// unknown names counted per time bucket and source; the storm alerts raised. The old locks
+/// go: an outsider could lock any account with them.
+const V8: &[&str] = &[
+    "DROP TABLE login_failures",
+    "CREATE TABLE login_throttle (
+        key TEXT PRIMARY KEY,
+        user_name TEXT,
+        source TEXT,
+        failures BIGINT NOT NULL,
+        last_failure BIGINT NOT NULL,
+        blocked_until BIGINT NOT NULL,
+        throttled_at BIGINT)",
+    "CREATE INDEX login_throttle_by_user ON login_throttle (user_name)",
+    "CREATE INDEX login_throttle_by_throttled ON login_throttle (throttled_at)",
+    "CREATE TABLE login_unknown (
+        bucket BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        failures BIGINT NOT NULL,
+        PRIMARY KEY (bucket, source))",
+    "CREATE TABLE login_storms (
+        bucket BIGINT PRIMARY KEY,
+        accounts BIGINT NOT NULL,
+        sources BIGINT NOT NULL)",
+];
+
 /// The two-person rule (`privileges.rs`): changes that give somebody power, and whether a
 /// second administrator has confirmed them.
-const V8: &[&str] = &[
+const V9: &[&str] = &[
     "CREATE TABLE privilege_changes (
         id TEXT PRIMARY KEY,
         user_name TEXT NOT NULL,
@@ -207,13 +234,13 @@ const V8: &[&str] = &[
 /// Re-enrollment and restores: a superseded device certificate is kept (until it expires) with
 /// what superseded it, so its agent can be told `device_superseded`; the restore generation
 /// starts at 1 (`restore.rs`).
-const V9: &[&str] = &[
+const V10: &[&str] = &[
     "ALTER TABLE device_certs ADD COLUMN superseded_at BIGINT",
     "ALTER TABLE device_certs ADD COLUMN superseded_by TEXT",
     "INSERT INTO meta (key, value) VALUES ('restore_generation', '1')",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     if store.engine == Engine::Sqlite {

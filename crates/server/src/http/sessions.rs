@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use brevet_proto::api::{LoginRequest, LoginResponse, Whoami};
 use brevet_proto::timefmt::rfc3339;
 
@@ -11,12 +11,18 @@ use super::extract::Body;
 use crate::Error;
 use crate::app::App;
 use crate::auth::{self, Caller};
+use crate::edge::ClientAddr;
 
 pub async fn login(
     State(app): State<Arc<App>>,
+    peer: Option<Extension<ClientAddr>>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
-    Ok(Json(auth::login(&app, req).await?))
+    // Set by `serve` from the TCP peer; without it (a router not behind `serve`) fail closed.
+    let Some(Extension(ClientAddr(peer))) = peer else {
+        return Err(Error::Internal("login without the client's address".into()));
+    };
+    Ok(Json(auth::login(&app, req, peer).await?))
 }
 
 pub async fn logout(

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brevet_audit::Event;
-use brevet_proto::validate::{WebhookUrl, webhook_url};
+use brevet_proto::validate::{WebhookUrl, webhook_target, webhook_url};
 use rustls::ClientConfig;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::event::{body, notable, signature};
-use super::post::{Delivery, post};
+use super::post::{Delivery, PostError, post};
 use super::secret_label;
 use crate::app::App;
 use crate::audit_tail::Tail;
@@ -147,7 +147,11 @@ impl Worker {
 
     /// The parsed URL and the opened secret; `None` (logged) when either is unusable.
     async fn prepare(&self) -> Option<State> {
-        let url = match webhook_url(&self.url) {
+        let allow_private = self.app.config.notify.allow_private_targets;
+        let url = match webhook_url(&self.url).and_then(|u| {
+            webhook_target(&u, allow_private)?;
+            Ok(u)
+        }) {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(webhook = %self.id, error = %e, "stored webhook url is invalid; not delivering");
@@ -230,17 +234,20 @@ impl Worker {
             body,
             headers,
         };
-        let result = match post(self.tls.as_ref(), delivery).await {
+        let allow_private = self.app.config.notify.allow_private_targets;
+        let result = match post(self.tls.as_ref(), delivery, allow_private).await {
             Ok(200..=299) => Ok(()),
-            Ok(status) => Err(format!("answered HTTP {status}")),
+            Ok(status) => Err(PostError::Failed(format!("answered HTTP {status}"))),
             Err(why) => Err(why),
         };
+        let m = &self.app.metrics;
         let counter = match result {
-            Ok(()) => &self.app.metrics.webhooks_delivered,
-            Err(_) => &self.app.metrics.webhooks_failed,
+            Ok(()) => &m.webhooks_delivered,
+            Err(PostError::Blocked(_)) => &m.webhooks_blocked,
+            Err(PostError::Failed(_)) => &m.webhooks_failed,
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        result
+        result.map_err(|e| e.to_string())
     }
 
     /// Takes or renews the lease when due. False while another replica holds it (or the webhook

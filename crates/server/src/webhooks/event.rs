@@ -1,9 +1,9 @@
 //! Which audit events go to webhooks, and what a delivery looks like.
 //!
 //! Only the events people must act on or know at once: a request waiting for approvers, a
-//! decision, a break-glass grant, any `alert.*`, a locked account, drift on a device. The body
-//! is the event (`seq`, `kind`, `at`, `actor`, `subject`, `data`) plus `text`, a one-line
-//! summary for chat tools; `X-Brevet-Signature` is the HMAC-SHA256 of the exact body bytes.
+//! decision, a break-glass grant, any `alert.*` (a login storm among them), drift on a device.
+//! The body is the event (`seq`, `kind`, `at`, `actor`, `subject`, `data`) plus `text`, a
+//! one-line summary for chat tools; `X-Brevet-Signature` is the HMAC-SHA256 of the exact body bytes.
 
 use brevet_audit::Event;
 use brevet_proto::validate::format_duration;
@@ -17,7 +17,7 @@ const MAX_TEXT: usize = 300;
 pub(crate) fn notable(e: &Event) -> bool {
     match e.kind.as_str() {
         "request.created" => e.data["decision"]["outcome"] == "pending",
-        "request.approved" | "request.denied" | "login.locked" | "drift.detected" => true,
+        "request.approved" | "request.denied" | "drift.detected" => true,
         k if k.starts_with("privilege.") => true,
         "grant.issued" => e.data["kind"] == "breakglass",
         k => k.starts_with("alert."),
@@ -85,11 +85,16 @@ pub(crate) fn summary(e: &Event) -> String {
             s(&d["not_after"]),
             e.subject,
         ),
-        "login.locked" => format!(
-            "account {} locked after {} failed logins, until {}",
-            e.subject,
-            d["failures"],
-            s(&d["locked_until"]),
+        "alert.login_storm" => format!(
+            "ALERT: login storm: failed logins throttled for {} accounts and {} sources between {} and {} ({})",
+            d["accounts"],
+            d["sources"],
+            s(&d["window_start"]),
+            s(&d["window_end"]),
+            d["account_sample"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
         ),
         "drift.detected" => format!(
             "drift on {}: {} {} ({}): {}",
@@ -208,7 +213,8 @@ mod tests {
             json!({ "kind": "normal" })
         )));
         assert!(notable(&event("alert.anything", json!({}))));
-        assert!(notable(&event("login.locked", json!({}))));
+        assert!(notable(&event("alert.login_storm", json!({}))));
+        assert!(!notable(&event("login.failed_unknown", json!({}))));
         assert!(notable(&event("drift.detected", json!({}))));
         assert!(!notable(&event("grant.used", json!({}))));
         for k in [

@@ -1,7 +1,10 @@
 //! Webhooks (`brevet notify add --webhook URL [--secret S]`, `docs/notify.md`): administrators
 //! register URLs, and [`deliver`] POSTs to them the audit events people must act on.
 //!
-//! The URL is checked as hostile input (`validate::webhook_url`). The secret is sealed at rest
+//! The URL is checked as hostile input (`validate::webhook_url`), and where it points too
+//! (`validate::webhook_target`: `https://` to a name or a public address unless
+//! `[notify] allow_private_targets` is set for development; names are checked again on their
+//! resolved addresses at each delivery, `post.rs`). The secret is sealed at rest
 //! under the data directory's `totp.key` (bound to the webhook id) and never leaves the server
 //! again: the API shows only `has_secret`. Adding and removing are audited (`notify.added`,
 //! `notify.removed`) in the same transaction; the events name the URL's host only, since many
@@ -34,6 +37,7 @@ pub(crate) fn secret_label(id: &str) -> String {
 pub async fn add(app: &App, caller: &Caller, body: AddWebhook) -> Result<WebhookView, Error> {
     crate::authz::require(app, caller, brevet_policy::Permission::ManageNotifications)?;
     let url = validate::webhook_url(&body.url)?;
+    validate::webhook_target(&url, app.config.notify.allow_private_targets)?;
     if let Some(s) = &body.secret {
         check_secret(s)?;
     }

@@ -5,11 +5,18 @@
 //!
 //! `https://` webhooks are checked against the system's CA bundle (`SSL_CERT_FILE`, or the usual
 //! distribution paths), read once when the delivery task starts.
+//!
+//! The host is resolved here, at each delivery, and unless private targets are allowed
+//! (development only) every address it resolves to must be public (`validate::public_ip`);
+//! the connection then goes to one of the addresses checked, never to a second lookup, so a
+//! DNS answer that changes between the check and the connection cannot redirect it (SSRF, DNS
+//! rebinding).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brevet_proto::validate::WebhookUrl;
+use brevet_proto::validate::{WebhookUrl, address_kind, public_ip};
 use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
@@ -69,33 +76,107 @@ pub(crate) fn tls_config() -> Option<Arc<ClientConfig>> {
     Some(Arc::new(config))
 }
 
-/// POSTs `d`. `Ok(status)` when an answer came, `Err(why)` when none did in [`TIMEOUT`].
-pub(crate) async fn post(tls: Option<&Arc<ClientConfig>>, d: Delivery<'_>) -> Result<u16, String> {
-    match tokio::time::timeout(TIMEOUT, send(tls, d)).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+/// Why a POST got no answer.
+#[derive(Debug)]
+pub(crate) enum PostError {
+    /// The target resolved to an address webhooks may not reach; nothing was sent.
+    Blocked(String),
+    /// No connection, a TLS or HTTP failure, or no answer in [`TIMEOUT`].
+    Failed(String),
+}
+
+impl std::fmt::Display for PostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PostError::Blocked(why) | PostError::Failed(why) => f.write_str(why),
+        }
     }
 }
 
-async fn send(tls: Option<&Arc<ClientConfig>>, d: Delivery<'_>) -> Result<u16, String> {
+/// POSTs `d`. `Ok(status)` when an answer came. `allow_private` (development only) lets the
+/// host resolve to loopback and private addresses.
+pub(crate) async fn post(
+    tls: Option<&Arc<ClientConfig>>,
+    d: Delivery<'_>,
+    allow_private: bool,
+) -> Result<u16, PostError> {
+    match tokio::time::timeout(TIMEOUT, send(tls, d, allow_private)).await {
+        Ok(r) => r,
+        Err(_) => Err(PostError::Failed(format!(
+            "no answer within {} s",
+            TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// The addresses of `url`'s host, each checked: all must be public unless `allow_private`.
+pub(crate) async fn resolve(
+    url: &WebhookUrl,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, PostError> {
+    let addrs: Vec<SocketAddr> = match url.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, url.port)],
+        Err(_) => tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| PostError::Failed(format!("cannot resolve `{}`: {e}", url.host)))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(PostError::Failed(format!("`{}` has no address", url.host)));
+    }
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| !public_ip(a.ip())) {
+        // Every address, not only the first: a name that also resolves to a private address
+        // is refused whole.
+        return Err(PostError::Blocked(format!(
+            "`{}` resolves to {}, a {} address; webhooks go to public addresses only",
+            url.host,
+            bad.ip(),
+            address_kind(bad.ip())
+        )));
+    }
+    Ok(addrs)
+}
+
+async fn send(
+    tls: Option<&Arc<ClientConfig>>,
+    d: Delivery<'_>,
+    allow_private: bool,
+) -> Result<u16, PostError> {
     let url = d.url;
-    let tcp = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+    let addrs = resolve(url, allow_private).await?;
+    let tcp = connect(&addrs).await.map_err(PostError::Failed)?;
     let _ = tcp.set_nodelay(true);
-    let request = request(&d)?;
+    let request = request(&d).map_err(PostError::Failed)?;
     if url.tls {
-        let config = tls.ok_or("no CA bundle to verify https:// webhooks (set SSL_CERT_FILE)")?;
+        let config = tls.ok_or_else(|| {
+            PostError::Failed("no CA bundle to verify https:// webhooks (set SSL_CERT_FILE)".into())
+        })?;
         let name = ServerName::try_from(url.host.clone())
-            .map_err(|e| format!("invalid TLS server name: {e}"))?;
+            .map_err(|e| PostError::Failed(format!("invalid TLS server name: {e}")))?;
         let stream = TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        exchange(TokioIo::new(stream), request).await
+            .map_err(|e| PostError::Failed(format!("TLS: {e}")))?;
+        exchange(TokioIo::new(stream), request)
+            .await
+            .map_err(PostError::Failed)
     } else {
-        exchange(TokioIo::new(tcp), request).await
+        exchange(TokioIo::new(tcp), request)
+            .await
+            .map_err(PostError::Failed)
     }
+}
+
+/// A connection to the first of `addrs` that answers.
+async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, String> {
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 fn request(d: &Delivery<'_>) -> Result<hyper::Request<String>, String> {
