@@ -67,9 +67,11 @@ pub fn entries(text: &str, base: u64) -> Vec<RawEntry> {
         offset += line.len() as u64;
         let line = line.trim_end_matches('\n');
         if let Some(rest) = line.strip_prefix("    ") {
+            // sudo wrote exactly this indent in place of one space: any further space is text
+            // (a run of spaces in a quoted argument or a directory name).
             if let Some(last) = out.last_mut() {
                 last.text.push(' ');
-                last.text.push_str(rest.trim_start_matches(' '));
+                last.text.push_str(rest);
             }
         } else if !line.trim().is_empty() {
             out.push(RawEntry {
@@ -386,6 +388,18 @@ mod tests {
         );
         // A continuation with nothing before it (e.g. after truncation) is dropped.
         assert_eq!(entries("    COMMAND=/y\n", 0), []);
+    }
+
+    #[test]
+    fn a_wrap_inside_a_run_of_spaces_keeps_every_space() {
+        // Found by fuzzing (sudolog): sudo replaced the first of three spaces with the break;
+        // the two after the indent are part of the argument and of the directory.
+        let r = one(
+            "Nov 29 00:57:51 : alice : PWD=/tmp/a\n      b ; USER=root ; COMMAND=/usr/bin/echo 'x\n      y'\n",
+        )
+        .unwrap();
+        assert_eq!(r.cwd, "/tmp/a   b");
+        assert_eq!(r.command, "/usr/bin/echo 'x   y'");
     }
 
     #[test]
