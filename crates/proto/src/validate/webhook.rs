@@ -95,14 +95,16 @@ pub fn webhook_url(s: &str) -> Result<WebhookUrl, Error> {
     })
 }
 
-/// `s` with everything from after `://` (or from the start) up to its last `@` replaced by
-/// `***`: the user name and password, wherever a malformed URL puts them.
+/// `s` with everything after a leading `https://` or `http://` (or from the start) up to its
+/// last `@` replaced by `***`: the user name and password, wherever a malformed URL puts them.
 fn redacted(s: &str) -> String {
     let Some(at) = s.rfind('@') else {
         return s.to_owned();
     };
-    let start = s.find("://").map_or(0, |i| i + 3);
-    let start = if start > at { 0 } else { start };
+    let start = ["https://", "http://"]
+        .iter()
+        .find_map(|p| strip_prefix_ci(s, p).map(|_| p.len()))
+        .unwrap_or(0);
     format!("{}***{}", &s[..start], &s[at..])
 }
 
@@ -215,6 +217,7 @@ mod tests {
             "https://user:hunter22secret@exa_mple.com/",
             "ftp://user:hunter22secret@example.com/",
             "user:hunter22secret@example.com",
+            "https::hunter22secret@example://x@y/",
             long.as_str(),
         ] {
             let e = webhook_url(bad).expect_err(bad).to_string();
