@@ -151,10 +151,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            if rest.len() >= 32 {
-                if let Some(s) = signed_grant(&rest[32..]) {
-                    raw(s, &rest[..32]);
-                }
+            if rest.len() >= 32
+                && let Some(s) = signed_grant(&rest[32..])
+            {
+                raw(s, &rest[..32]);
             }
         }
         2 => {

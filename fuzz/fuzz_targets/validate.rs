@@ -31,7 +31,7 @@ fn drop_in(cmd: &str) -> String {
 fn run(selector: u8, s: &str) {
     match selector % 14 {
         0 | 1 => {
-            let r = if selector % 14 == 0 {
+            let r = if selector.is_multiple_of(14) {
                 validate::user_name(s)
             } else {
                 validate::group_name(s)
@@ -81,10 +81,10 @@ fn run(selector: u8, s: &str) {
                     assert!(is_safe_command(s, allow_all), "accepted command {s:?}");
                     assert!(s.len() <= 1024);
                     let base = s.split(' ').next().and_then(|p| p.rsplit('/').next());
-                    if base != Some("sudoedit") {
-                        if let Err(r) = brevet_agent::sudoers::check::check(&drop_in(s)) {
-                            panic!("validator accepts {s:?}, the agent's checker refuses it: {r}");
-                        }
+                    if base != Some("sudoedit")
+                        && let Err(r) = brevet_agent::sudoers::check::check(&drop_in(s))
+                    {
+                        panic!("validator accepts {s:?}, the agent's checker refuses it: {r}");
                     }
                 }
                 Err(e) => assert_error_is_safe(&e),
@@ -194,12 +194,12 @@ fn run(selector: u8, s: &str) {
             Err(e) => {
                 assert_error_is_safe(&e);
                 // A refused URL with credentials is never echoed with them.
-                if let Some((userinfo, _)) = s.split_once('@') {
-                    if let Some(pw) = userinfo.rsplit_once(':').map(|(_, p)| p) {
-                        if pw.len() >= 8 && !pw.contains(['/', '?', '#']) {
-                            assert!(!e.to_string().contains(pw), "password echoed: {e}");
-                        }
-                    }
+                if let Some((userinfo, _)) = s.split_once('@')
+                    && let Some((_, pw)) = userinfo.rsplit_once(':')
+                    && pw.len() >= 8
+                    && !pw.contains(['/', '?', '#'])
+                {
+                    assert!(!e.to_string().contains(pw), "password echoed: {e}");
                 }
             }
         },

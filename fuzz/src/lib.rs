@@ -2,6 +2,8 @@
 //! structured inputs reach past the first check, and the properties an accepted value must have,
 //! written here independently of the code under test (a second implementation of DESIGN §10).
 
+pub mod sudolog_before;
+
 use arbitrary::Arbitrary;
 use brevet_agent::fuzzing::{SudoersEntry, sudoers_classify, sudoers_logical_lines};
 use brevet_proto::grant::GrantDoc;
