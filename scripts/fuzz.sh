@@ -9,6 +9,7 @@
 # runs, not committed) seeded from fuzz/corpus/<target> with the dictionary fuzz/dict/<target>.dict.
 # Exits non-zero if any target crashes, times out (10 s on one input) or runs out of memory,
 # after naming the input that did it (under fuzz/artifacts/<target>/) and how to replay it.
+# Where visudo is installed, the sudoers corpus is then replayed through it (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -56,6 +57,19 @@ for t in $targets; do
     fi
   fi
 done
+
+# The built-in sudoers checker stands in for visudo where sudo is absent: every drop-in in the
+# sudoers corpus that it accepts (or that the renderer writes) must pass the real visudo too.
+if grep -qw sudoers <<<"$targets" && visudo=$(command -v visudo); then
+  echo "fuzz.sh: sudoers: replaying its corpus through $visudo"
+  if BREVET_FUZZ_VISUDO="$visudo" cargo fuzz run --sanitizer none sudoers "corpus-run/sudoers" "corpus/sudoers" \
+    -- -runs=0 >artifacts/sudoers-visudo.log 2>&1; then
+    echo "fuzz.sh: sudoers: visudo accepts every drop-in the checker accepts"
+  else
+    failed+=("sudoers-visudo")
+    grep -E "panicked at|visudo:|Test unit written to" -A3 artifacts/sudoers-visudo.log | head -n 20
+  fi
+fi
 
 echo "fuzz.sh: done in $(($(date +%s) - start)) s"
 if [ "${#failed[@]}" -gt 0 ]; then

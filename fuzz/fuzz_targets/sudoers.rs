@@ -8,6 +8,8 @@
 //! - Checker, any text: what it accepts is printable ASCII without `\`, ends in a newline, has
 //!   one rule whose users, run-as user and commands have DESIGN §10's shapes, and reads through
 //!   the scan's lexer as exactly that rule (the two independent parsers agree).
+//! - With `BREVET_FUZZ_VISUDO` set (the corpus replay of `scripts/fuzz.sh`): every drop-in the
+//!   checker accepts or the renderer writes also passes the real `visudo -cf`.
 //! - Renderer, grants built from fields: a grant that validates renders (unless the renderer
 //!   must refuse it), and whatever it writes passes the checker and reads as one rule for the
 //!   grant's user.
@@ -56,8 +58,9 @@ fn lex(src: &str) {
                 assert!(!nopasswd || rest.contains("NOPASSWD"));
                 // What stands in parentheses is skipped, inside a word too (`A(root)LL` and
                 // `AL)L` count as `ALL`): that over-reports, the safe direction.
+                let commands = rest.split_once('=').map_or("", |(_, c)| c);
                 assert!(
-                    !all_commands || outside_parens(&rest).contains("ALL"),
+                    !all_commands || outside_parens(commands).contains("ALL"),
                     "{rest:?}"
                 );
             }
@@ -68,6 +71,35 @@ fn lex(src: &str) {
             SudoersEntry::Include { .. } | SudoersEntry::Alias | SudoersEntry::Unknown => {}
         }
     }
+}
+
+/// With `BREVET_FUZZ_VISUDO` set to a `visudo` binary (the replay step of `scripts/fuzz.sh`),
+/// every drop-in the checker accepts must also pass `visudo -cf`: the checker stands in for
+/// visudo where sudo is absent, so it may accept nothing sudo would refuse.
+fn visudo_accepts(text: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let Some(visudo) = std::env::var_os("BREVET_FUZZ_VISUDO") else {
+        return;
+    };
+    let path = std::env::temp_dir().join(format!(
+        "brevet-fuzz-visudo-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).expect("write a temporary drop-in");
+    let out = std::process::Command::new(visudo)
+        .arg("-cf")
+        .arg(&path)
+        .output()
+        .expect("run visudo");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "the checker accepts what visudo refuses:\n{text}\nvisudo: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `s` without what stands inside parentheses, nor the parentheses.
@@ -110,6 +142,7 @@ fn checked(text: &str) {
         all |= c == "ALL";
     }
     assert_drop_in_reads_as(text, user, all);
+    visudo_accepts(text);
 }
 
 fn rendered(g: &Grant) {
@@ -138,6 +171,7 @@ fn rendered(g: &Grant) {
             if let Err(r) = check(&text) {
                 panic!("checker refuses the renderer's output ({r}):\n{text}");
             }
+            visudo_accepts(&text);
         }
         Err(_) => {
             if doc.validate().is_ok() {
