@@ -37,16 +37,21 @@ echo "fuzz.sh: built in $(($(date +%s) - start)) s"
 
 mkdir -p artifacts
 failed=()
+summary=()
 for t in $targets; do
   mkdir -p "corpus-run/$t" "corpus/$t"
   log="artifacts/$t.log"
   opts=(-max_total_time="$secs" -timeout=10 -print_final_stats=1)
   [ -f "dict/$t.dict" ] && opts+=(-dict="dict/$t.dict")
   echo "fuzz.sh: $t for $secs s"
+  t0=$(date +%s)
   if cargo fuzz run --sanitizer none "$t" "corpus-run/$t" "corpus/$t" -- "${opts[@]}" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
     echo "fuzz.sh: $t ok: ${runs:-?} executions, corpus $(ls "corpus-run/$t" | wc -l) inputs"
+    summary+=("$t $(($(date +%s) - t0))s ${runs:-?} ok")
   else
+    runs=$(grep -oE '^#[0-9]+' "$log" | tail -n1 | tr -d '#')
+    summary+=("$t $(($(date +%s) - t0))s ${runs:-?} FAILED")
     failed+=("$t")
     echo "fuzz.sh: $t FAILED; the end of its log ($PWD/$log):"
     grep -E "panicked at|^SUMMARY|Test unit written to|ERROR: libFuzzer" "$log" | head -n 8 || tail -n 20 "$log"
@@ -71,6 +76,8 @@ if grep -qw sudoers <<<"$targets" && visudo=$(command -v visudo); then
   fi
 fi
 
+echo "fuzz.sh: target, wall time (with its build), executions, result:"
+printf '  %s\n' "${summary[@]}"
 echo "fuzz.sh: done in $(($(date +%s) - start)) s"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz.sh: targets that found a problem: ${failed[*]}" >&2
