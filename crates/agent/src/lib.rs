@@ -20,6 +20,8 @@ pub mod enforce;
 pub mod enroll;
 mod error;
 pub mod expiry;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journal;
 pub mod linux;
 pub mod net;

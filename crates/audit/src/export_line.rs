@@ -66,7 +66,7 @@ const TAIL_LEN: usize = 14 + 64 + 16 + 64 + 2;
 
 /// The strict recogniser: `None` when the line is not exactly as [`write_export_line`] writes
 /// it for an event whose fields are all in canonical form.
-fn fast(line: &[u8]) -> Option<Hashed> {
+pub(crate) fn fast(line: &[u8]) -> Option<Hashed> {
     let mut s = Scan { b: line, i: 0 };
     s.literal(b"{\"seq\":")?;
     let (seq, seq_text) = s.integer_u64()?;
@@ -138,7 +138,7 @@ struct FullLine {
     chain_hash: String,
 }
 
-fn slow(line: &[u8]) -> Result<Hashed, String> {
+pub(crate) fn slow(line: &[u8]) -> Result<Hashed, String> {
     let f: FullLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     Ok(Hashed::new(&Sealed {
         event: Event {

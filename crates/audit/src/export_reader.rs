@@ -28,7 +28,7 @@ pub fn verify_export(
     verify_in_blocks(input, verifier, threads, BLOCK)
 }
 
-fn verify_in_blocks(
+pub(crate) fn verify_in_blocks(
     mut input: impl Read,
     verifier: &mut ExportVerifier,
     threads: usize,

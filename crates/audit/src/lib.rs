@@ -29,6 +29,8 @@ mod event;
 mod export_line;
 mod export_reader;
 mod frontier;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hash;
 mod merkle;
 mod proof;

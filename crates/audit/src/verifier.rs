@@ -48,6 +48,11 @@ impl Hashed {
         }
     }
 
+    /// What the record says and the recomputed leaf hash (`None` if it could not be computed).
+    pub(crate) fn parts(&self) -> (Recorded, Option<Hash>) {
+        (self.record, self.leaf.as_ref().ok().copied())
+    }
+
     #[cfg(test)]
     pub(crate) fn leaf_for_tests(&self) -> Option<Hash> {
         self.leaf.as_ref().ok().copied()

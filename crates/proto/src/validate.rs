@@ -283,15 +283,17 @@ pub fn ticket(s: &str) -> Result<&str, Error> {
 }
 
 /// A reason a person gives: one line of 3 to 500 characters that says something (at least three
-/// letters or digits), with no control characters.
+/// letters or digits), with no control characters, no Unicode line or paragraph separator and no
+/// bidirectional formatting character (which would let a reason shown to an approver read
+/// differently from what was stored).
 pub fn reason(s: &str) -> Result<&str, Error> {
     const FIELD: &str = "reason";
     let t = s.trim();
-    if t.chars().any(char::is_control) {
+    if t.chars().any(|c| c.is_control() || line_or_bidi(c)) {
         return Err(Error::invalid(
             FIELD,
             s,
-            "must be a single line without control characters",
+            "must be a single line without control, line-separator or text-direction characters",
         ));
     }
     let n = t.chars().count();
@@ -306,6 +308,21 @@ pub fn reason(s: &str) -> Result<&str, Error> {
         ));
     }
     Ok(t)
+}
+
+/// U+2028/U+2029 (line and paragraph separators) and the bidirectional formatting characters
+/// (marks, embeddings, overrides, isolates).
+fn line_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}'
+            | '\u{2029}'
+            | '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// A device tag `key=value`; key `^[a-z][a-z0-9_.-]{0,63}$`, value 1–128 of `A-Za-z0-9_.:/-`.

@@ -15,7 +15,7 @@
 mod accounts;
 pub(crate) mod files;
 mod groups;
-mod lexer;
+pub(crate) mod lexer;
 mod remediate;
 mod sudoers;
 mod timestamps;

@@ -67,9 +67,11 @@ pub fn entries(text: &str, base: u64) -> Vec<RawEntry> {
         offset += line.len() as u64;
         let line = line.trim_end_matches('\n');
         if let Some(rest) = line.strip_prefix("    ") {
+            // sudo wrote exactly this indent in place of one space: any further space is text
+            // (a run of spaces in a quoted argument or a directory name).
             if let Some(last) = out.last_mut() {
                 last.text.push(' ');
-                last.text.push_str(rest.trim_start_matches(' '));
+                last.text.push_str(rest);
             }
         } else if !line.trim().is_empty() {
             out.push(RawEntry {
@@ -144,60 +146,130 @@ fn parse_time(s: &str) -> Option<LoggedTime> {
 
 /// Finds `USER=<runas> ; [KEY=value ; ]…COMMAND=<command>` from the right: the left-most part
 /// (before ` ; USER=`) is returned for [`prefix_part`].
+///
+/// Linear in the length of `msg`, however many ` ; USER=` and ` ; KEY=` imitations an argument
+/// or a directory holds (the invoking user writes those, and a quadratic search let one long
+/// entry hold up the agent for minutes): each field chain is walked once and remembered
+/// ([`Walk`]), and the quoting of every suffix is known from one pass ([`Quoting`]).
 fn command_part(msg: &str) -> Option<(&str, String, Option<String>, String)> {
     let mut candidates: Vec<usize> = msg.match_indices(" ; USER=").map(|(i, _)| i + 3).collect();
     if msg.starts_with("USER=") {
         candidates.insert(0, 0);
     }
+    let quoting = Quoting::of(msg);
+    let mut walk = Walk::new(msg);
     for &at in candidates.iter().rev() {
-        let Some(tail) = msg.get(at..) else { continue };
-        if let Some((runas, group, command)) = user_to_command(tail) {
-            let prefix = msg.get(..at.saturating_sub(3)).unwrap_or_default();
-            return Some((prefix, runas, group, command));
+        let Some((runas, fields)) = msg
+            .get(at + 5..)
+            .and_then(|r| r.split_once(" ; "))
+            .map(|(runas, _)| (runas, at + 5 + runas.len() + 3))
+        else {
+            continue;
+        };
+        if runas.is_empty() || runas.contains(' ') {
+            continue;
         }
+        let Some((command_at, group)) = walk.from(fields) else {
+            continue;
+        };
+        let command = msg.get(command_at..).unwrap_or_default();
+        if command.is_empty() || !quoting.balanced_from(command_at) {
+            continue;
+        }
+        let prefix = msg.get(..at.saturating_sub(3)).unwrap_or_default();
+        let group = group.and_then(|(a, b)| msg.get(a..b)).map(str::to_owned);
+        return Some((prefix, runas.to_owned(), group, command.to_owned()));
     }
     None
 }
 
-fn user_to_command(tail: &str) -> Option<(String, Option<String>, String)> {
-    let (runas, mut rest) = tail.strip_prefix("USER=")?.split_once(" ; ")?;
-    if runas.is_empty() || runas.contains(' ') {
-        return None;
+/// Where a chain of `KEY=value ; ` fields starting at a byte offset leads: to the offset of
+/// the command after `COMMAND=`, with the byte range of the last `GROUP=` value on the way, or
+/// nowhere (a field that is not `KEY=value` with an upper-case key, or no `COMMAND=`). Results
+/// are remembered by offset, so every field is read once whichever candidate reaches it.
+struct Walk<'a> {
+    msg: &'a str,
+    seen: std::collections::HashMap<usize, Option<Reached>>,
+}
+
+type Reached = (usize, Option<(usize, usize)>);
+
+impl<'a> Walk<'a> {
+    fn new(msg: &'a str) -> Walk<'a> {
+        Walk {
+            msg,
+            seen: std::collections::HashMap::new(),
+        }
     }
-    let mut group = None;
-    loop {
-        if let Some(command) = rest.strip_prefix("COMMAND=") {
-            if command.is_empty() || !balanced(command) {
-                return None;
+
+    fn from(&mut self, start: usize) -> Option<Reached> {
+        // Forward to a known or final offset, then fill in the offsets passed on the way.
+        let mut path: Vec<(usize, Option<(usize, usize)>)> = Vec::new();
+        let mut at = start;
+        let mut reached = loop {
+            if let Some(known) = self.seen.get(&at) {
+                break *known;
             }
-            return Some((runas.to_owned(), group, command.to_owned()));
+            let rest = self.msg.get(at..).unwrap_or_default();
+            if rest.starts_with("COMMAND=") {
+                break Some((at + 8, None));
+            }
+            // GROUP=, TSID=, ENV=, … : one `KEY=value ; ` field each.
+            let Some((field, _)) = rest.split_once(" ; ") else {
+                break None;
+            };
+            let Some((key, value)) = field.split_once('=') else {
+                break None;
+            };
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase()) {
+                break None;
+            }
+            let group = (key == "GROUP").then(|| {
+                let v = at + key.len() + 1;
+                (v, v + value.len())
+            });
+            path.push((at, group));
+            at += field.len() + 3;
+        };
+        self.seen.insert(at, reached);
+        // The last GROUP= of a chain wins, as each field overwrote the one before.
+        for (offset, group) in path.into_iter().rev() {
+            reached = reached.map(|(command, later)| (command, later.or(group)));
+            self.seen.insert(offset, reached);
         }
-        // GROUP=, TSID=, ENV=, … : one `KEY=value ; ` field each.
-        let (field, next) = rest.split_once(" ; ")?;
-        let (key, value) = field.split_once('=')?;
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
-        if key == "GROUP" {
-            group = Some(value.to_owned());
-        }
-        rest = next;
+        reached
     }
 }
 
-/// Whether sudo's quoting in a logged command is complete: single quotes pair up, and a
-/// backslash escapes the next character.
-fn balanced(command: &str) -> bool {
-    let mut quoted = false;
-    let mut chars = command.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.next().is_none() => return false,
-            '\'' => quoted = !quoted,
-            _ => {}
+/// Whether sudo's quoting is complete in each suffix of a message (single quotes pair up, and
+/// a backslash escapes the next character), computed for every suffix in one pass from the end.
+/// Bytes stand for characters: `\` and `'` are ASCII and never part of a longer UTF-8 sequence.
+struct Quoting {
+    /// Bit 0: the suffix from here is balanced; bit 1: it would be, starting inside quotes.
+    at: Vec<u8>,
+}
+
+impl Quoting {
+    fn of(msg: &str) -> Quoting {
+        let b = msg.as_bytes();
+        let mut at = vec![0u8; b.len() + 1];
+        // At the end: balanced when not inside quotes.
+        at[b.len()] = 0b01;
+        for i in (0..b.len()).rev() {
+            at[i] = match b[i] {
+                b'\\' if i + 1 == b.len() => 0,
+                b'\\' => at[i + 2],
+                // A quote swaps the two states.
+                b'\'' => (at[i + 1] >> 1) | ((at[i + 1] & 1) << 1),
+                _ => at[i + 1],
+            };
         }
+        Quoting { at }
     }
-    !quoted
+
+    fn balanced_from(&self, i: usize) -> bool {
+        self.at.get(i).is_some_and(|s| s & 1 == 1)
+    }
 }
 
 /// `[reason ; ][TTY=t ; ][CHROOT=… ; ]PWD=cwd`: the refusal, the terminal and the directory.
@@ -386,6 +458,49 @@ mod tests {
         );
         // A continuation with nothing before it (e.g. after truncation) is dropped.
         assert_eq!(entries("    COMMAND=/y\n", 0), []);
+    }
+
+    #[test]
+    fn a_wrap_inside_a_run_of_spaces_keeps_every_space() {
+        // Found by fuzzing (sudolog): sudo replaced the first of three spaces with the break;
+        // the two after the indent are part of the argument and of the directory.
+        let r = one(
+            "Nov 29 00:57:51 : alice : PWD=/tmp/a\n      b ; USER=root ; COMMAND=/usr/bin/echo 'x\n      y'\n",
+        )
+        .unwrap();
+        assert_eq!(r.cwd, "/tmp/a   b");
+        assert_eq!(r.command, "/usr/bin/echo 'x   y'");
+    }
+
+    #[test]
+    fn a_line_of_imitation_fields_parses_in_linear_time() {
+        // Found while writing the fuzz target (sudolog): every ` ; USER=` in an argument was
+        // tried with a scan to the end of the line, so one refused `sudo` call with a 2 MB
+        // argument (any grant's user can make one) held the agent's loop for minutes. 2 MiB
+        // took about 2 minutes in a release build; now well under a second in a debug build.
+        let arg = "x ; USER=r ; GROUP=g ; A=b ; COMMAND=y ".repeat(2 << 20 >> 5);
+        let text = format!(
+            "Nov 29 00:57:51 : alice : command not allowed ; PWD=/ ; USER=root ; \
+             COMMAND=/usr/bin/apt-get update '{arg}'"
+        );
+        let started = std::time::Instant::now();
+        let r = parse(&text).unwrap();
+        eprintln!("parsed {} bytes in {:?}", text.len(), started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!((r.runas.as_str(), r.cwd.as_str()), ("root", "/"));
+        assert_eq!(r.command, format!("/usr/bin/apt-get update '{arg}'"));
+        // The last GROUP= of the chain wins; a chain that breaks is not the command.
+        let r = parse("Nov 29 00:57:51 : a : PWD=/ ; USER=root ; GROUP=a ; GROUP=b ; COMMAND=/x")
+            .unwrap();
+        assert_eq!(r.group.as_deref(), Some("b"));
+        assert_eq!(
+            parse("Nov 29 00:57:51 : a : PWD=/ ; USER=root ; lower=1 ; COMMAND=/x"),
+            None
+        );
     }
 
     #[test]

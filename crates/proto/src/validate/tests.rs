@@ -148,6 +148,23 @@ fn tickets_and_reasons() {
 }
 
 #[test]
+fn reasons_are_one_line_that_reads_as_stored() {
+    // Found by fuzzing (validate): U+2028 passed as "one line", and a right-to-left override
+    // could make a reason shown to an approver read differently from what was stored.
+    for bad in [
+        "patch\u{2028}openssl",
+        "patch\u{2029}openssl",
+        "patch \u{202e}lssnepo",
+        "patch \u{2067}openssl\u{2069}",
+        "patch \u{200f}openssl",
+        "patch \u{061c}openssl",
+    ] {
+        assert!(reason(bad).is_err(), "{bad:?}");
+    }
+    assert!(reason("patch openssl — é, 日本語").is_ok());
+}
+
+#[test]
 fn tags_codes_ids() {
     assert_eq!(tag("env=prod").unwrap(), ("env".into(), "prod".into()));
     for bad in ["env", "=prod", "Env=prod", "env=", "env=pr od", "env=a,b"] {
