@@ -170,12 +170,13 @@ fn run(selector: u8, s: &str) {
                 assert!(!authority.contains('@'), "credentials accepted in {s:?}");
                 assert!(!u.host.is_empty() && u.port != 0);
                 assert!(u.path.starts_with('/') && !u.path.contains('#'), "{u:?}");
-                if !u.tls {
-                    assert!(
-                        ["localhost", "127.0.0.1", "::1"].contains(&u.host.as_str()),
-                        "plain http to {:?}",
-                        u.host
-                    );
+                // Where a server may POST (the development setting off): https only, and an IP
+                // literal only when it is a public address.
+                if validate::webhook_target(&u, false).is_ok() {
+                    assert!(u.tls, "plain http allowed to {:?}", u.host);
+                    if let Ok(ip) = u.host.parse::<std::net::IpAddr>() {
+                        assert!(validate::public_ip(ip), "non-public target {ip} allowed");
+                    }
                 }
                 if u.host.contains(':') {
                     assert!(u.host.parse::<std::net::Ipv6Addr>().is_ok(), "{u:?}");
@@ -209,6 +210,20 @@ fn run(selector: u8, s: &str) {
             }
         },
         _ => {
+            // New people and devices: what passes is a valid name that is not reserved, and a
+            // reserved name never passes whatever its case.
+            match validate::new_person_name(s) {
+                Ok(v) => {
+                    assert!(validate::user_name(v).is_ok() && validate::reserved(v).is_none());
+                }
+                Err(e) => assert_error_is_safe(&e),
+            }
+            if let Ok(d) = validate::new_device_name(s) {
+                assert!(validate::reserved(&d).is_none(), "{d:?}");
+            }
+            if validate::reserved(s).is_some() {
+                assert!(validate::new_person_name(s).is_err(), "{s:?}");
+            }
             // A byte outside the allow-lists never passes a name, id, role or ticket validator.
             let outside = |allowed: &[char]| {
                 s.chars().any(|c| {
