@@ -66,6 +66,9 @@ pub struct ServerSettings {
     pub max_connections_per_address: u32,
     /// Most connections of one device; a new one ends its oldest.
     pub max_connections_per_device: u32,
+    /// A loopback address to serve `/metrics` on in plain HTTP, for a local scraper
+    /// (`metrics_listener.rs`); none by default.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -83,6 +86,7 @@ impl Default for ServerSettings {
             device_connections: 8192,
             max_connections_per_address: 128,
             max_connections_per_device: 4,
+            metrics_listen: None,
         }
     }
 }
@@ -375,6 +379,8 @@ max_connections = 16384           # all connections; brevetd lowers it to fit it
 device_connections = 8192         # of those, kept for devices (mutual TLS): >= agents served
 max_connections_per_address = 128 # not yet a device; raise behind a NAT or L4 load balancer
 max_connections_per_device = 4    # a device's newest connection ends its oldest
+# metrics_listen = "127.0.0.1:9464" # /metrics in plain HTTP for a local scraper (loopback only);
+#                                   # over HTTPS /metrics needs a session allowed read_metrics
 
 # A role is what a person can ask for. `commands` are absolute paths with fixed
 # arguments (a bare path allows any arguments, as in sudoers) or ["ALL"].

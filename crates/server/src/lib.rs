@@ -33,6 +33,7 @@ mod hashing;
 mod http;
 pub mod init;
 mod metrics;
+mod metrics_listener;
 pub mod offline;
 mod people;
 pub mod quickstart;

@@ -44,6 +44,8 @@ pub struct Options {
 /// A running server. Dropping it does not stop it; call [`Running::stop`].
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served in plain HTTP (`[server] metrics_listen`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -101,20 +103,31 @@ pub async fn start(dir: &DataDir, opts: Options) -> Result<Running, Error> {
     let forward = crate::forward::spawn(&app, dir, addr)?;
     let webhooks = tokio::spawn(crate::webhooks::deliver::run(app.clone(), addr));
     let login_summaries = tokio::spawn(crate::throttle::run(app.clone()));
+    let metrics = match app.config.server.metrics_listen.as_deref() {
+        Some(listen) => {
+            let at = crate::metrics_listener::parse(listen)?;
+            Some(crate::metrics_listener::start(app.clone(), at).await?)
+        }
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|(a, _)| *a);
     tracing::info!(%addr, engine = ?app.store.engine(), "brevetd serving");
+    let mut tasks = vec![
+        accept,
+        sweep,
+        checkpoints,
+        forward,
+        replicas,
+        webhooks,
+        login_summaries,
+    ];
+    tasks.extend(metrics.map(|(_, t)| t));
     Ok(Running {
         addr,
+        metrics_addr,
         app,
         stop,
-        tasks: vec![
-            accept,
-            sweep,
-            checkpoints,
-            forward,
-            replicas,
-            webhooks,
-            login_summaries,
-        ],
+        tasks,
     })
 }
 

@@ -338,3 +338,63 @@ both_engines!(every_route_for_every_caller, |mut h: Harness| {
     assert!(polled.grants.is_empty(), "{:?}", polled.grants);
     assert!(!device.poll(None, 0).unwrap().grants.is_empty());
 });
+
+// `/metrics` over HTTPS needs a session allowed `read_metrics`; a local scraper gets it in plain
+// HTTP on a loopback address, and nowhere else.
+#[test]
+fn metrics_without_a_session_only_on_loopback() {
+    let Some(mut h) = Harness::start(Db::Sqlite, "metrics_without_a_session_only_on_loopback")
+    else {
+        return;
+    };
+    let anonymous = h.anonymous().get_text("/metrics").unwrap_err();
+    assert_eq!(anonymous.api_code(), Some("unauthenticated"));
+    let config = std::fs::read_to_string(h.config_path()).unwrap();
+    let with = |listen: &str| {
+        config.replacen(
+            "[server]\n",
+            &format!("[server]\nmetrics_listen = \"{listen}\"\n"),
+            1,
+        )
+    };
+
+    // Anywhere but loopback is refused at start.
+    h.stop();
+    std::fs::write(h.config_path(), with("0.0.0.0:9464")).unwrap();
+    let opts = brevet_server::serve::Options {
+        listen: Some("127.0.0.1:0".into()),
+        db: None,
+        clock: h.clock.clone(),
+    };
+    let refused = match h.rt.block_on(brevet_server::serve::start(&h.data(), opts)) {
+        Ok(_) => panic!("a non-loopback metrics address was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(refused.contains("not a loopback address"), "{refused}");
+
+    // On loopback, plain HTTP, no session.
+    std::fs::write(h.config_path(), with("127.0.0.1:0")).unwrap();
+    h.restart_after_stop();
+    let at = h
+        .server
+        .as_ref()
+        .unwrap()
+        .metrics_addr
+        .expect("metrics listener");
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(at).unwrap();
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).unwrap();
+        text
+    };
+    let page = get("/metrics");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("brevet_active_grants 0"), "{page}");
+    assert!(get("/v1/users").starts_with("HTTP/1.1 404"));
+}
