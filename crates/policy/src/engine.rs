@@ -1,6 +1,6 @@
 //! The engine: a validated policy set, evaluated against one query at a time.
 
-use cedar_policy::{Authorizer, PolicySet};
+use cedar_policy::{ActionConstraint, Authorizer, PolicySet};
 
 use crate::decision::Decision;
 use crate::error::Error;
@@ -11,9 +11,17 @@ use crate::{load, schema};
 
 /// A validated policy set, ready to decide. `Send + Sync`; share it behind
 /// an `Arc` and replace the whole engine to reload policy.
+///
+/// Cedar evaluates every policy of a set for every query, so the set is also kept split by
+/// the actions a policy's scope can match: elevation decisions (a hot path) evaluate only the
+/// policies that could apply to them, and the same for permissions. A policy whose scope names
+/// no action is in both. The answers are the same as the whole set's: a policy whose action
+/// scope cannot match the query's action can never be satisfied by it.
 #[derive(Debug, Clone)]
 pub struct Engine {
     policies: PolicySet,
+    elevation: PolicySet,
+    service: PolicySet,
     names: Names,
     power: Power,
     authorizer: Authorizer,
@@ -27,6 +35,8 @@ impl Engine {
         let policies = load::load(policy_src, &schema)?;
         Ok(Engine {
             power: Power::of(&policies),
+            elevation: subset(&policies, Family::Elevation)?,
+            service: subset(&policies, Family::Service)?,
             policies,
             names: Names::new(&schema)?,
             authorizer: Authorizer::new(),
@@ -62,26 +72,28 @@ impl Engine {
     /// Decides `q`. Default deny: a query that cannot be evaluated is denied,
     /// with the reason in `errors`.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
-        self.evaluate(request::build(&self.names, q, None))
+        self.evaluate(&self.elevation, request::build(&self.names, q, None))
     }
 
     /// Decides whether a person holds a [`Permission`](crate::Permission) on the
     /// installation. Default deny, as [`Engine::decide`].
     pub fn permits(&self, q: &PermissionQuery<'_>) -> Decision {
-        self.evaluate(request::build_permission(&self.names, q, None))
+        self.evaluate(
+            &self.service,
+            request::build_permission(&self.names, q, None),
+        )
     }
 
     fn evaluate(
         &self,
+        policies: &PolicySet,
         built: Result<(cedar_policy::Request, cedar_policy::Entities), String>,
     ) -> Decision {
         let (request, entities) = match built {
             Ok(built) => built,
             Err(e) => return Decision::failed(e),
         };
-        let response = self
-            .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+        let response = self.authorizer.is_authorized(&request, policies, &entities);
         let diagnostics = response.diagnostics();
         let mut policies: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
         policies.sort();
@@ -91,6 +103,39 @@ impl Engine {
             errors: diagnostics.errors().map(|e| e.to_string()).collect(),
         }
     }
+}
+
+/// The two families of actions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// `request`, `approve`, `breakglass`, `auto_approve` on a device.
+    Elevation,
+    /// The reading and administration actions on the installation.
+    Service,
+}
+
+fn family_of(action_id: &str) -> Family {
+    match action_id {
+        "request" | "approve" | "breakglass" | "auto_approve" | "elevation" => Family::Elevation,
+        _ => Family::Service,
+    }
+}
+
+/// The policies whose action scope can match an action of `family`.
+fn subset(all: &PolicySet, family: Family) -> Result<PolicySet, Error> {
+    let matches = |c: ActionConstraint| match c {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(uid) => family_of(uid.id().unescaped()) == family,
+        ActionConstraint::In(uids) => uids
+            .iter()
+            .any(|uid| family_of(uid.id().unescaped()) == family),
+    };
+    PolicySet::from_policies(
+        all.policies()
+            .filter(|p| matches(p.action_constraint()))
+            .cloned(),
+    )
+    .map_err(|e| Error::Internal(format!("could not split the policy set: {e}")))
 }
 
 /// Validates a policy file as [`Engine::new`] would, and counts its policies.
