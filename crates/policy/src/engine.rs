@@ -22,6 +22,8 @@ pub struct Engine {
     policies: PolicySet,
     elevation: PolicySet,
     service: PolicySet,
+    /// Whether some policy names an action group (`Action::"elevation"` …).
+    action_groups: bool,
     names: Names,
     power: Power,
     authorizer: Authorizer,
@@ -37,6 +39,7 @@ impl Engine {
             power: Power::of(&policies),
             elevation: subset(&policies, Family::Elevation)?,
             service: subset(&policies, Family::Service)?,
+            action_groups: names_action_groups(&policies),
             policies,
             names: Names::new(&schema)?,
             authorizer: Authorizer::new(),
@@ -72,7 +75,10 @@ impl Engine {
     /// Decides `q`. Default deny: a query that cannot be evaluated is denied,
     /// with the reason in `errors`.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
-        self.evaluate(&self.elevation, request::build(&self.names, q, None))
+        self.evaluate(
+            &self.elevation,
+            request::build(&self.names, q, None, self.action_groups),
+        )
     }
 
     /// Decides whether a person holds a [`Permission`](crate::Permission) on the
@@ -80,7 +86,7 @@ impl Engine {
     pub fn permits(&self, q: &PermissionQuery<'_>) -> Decision {
         self.evaluate(
             &self.service,
-            request::build_permission(&self.names, q, None),
+            request::build_permission(&self.names, q, None, self.action_groups),
         )
     }
 
@@ -119,6 +125,27 @@ fn family_of(action_id: &str) -> Family {
         "request" | "approve" | "breakglass" | "auto_approve" | "elevation" => Family::Elevation,
         _ => Family::Service,
     }
+}
+
+/// Whether any policy names an action group, in its scope or its conditions.
+fn names_action_groups(all: &PolicySet) -> bool {
+    fn mentions(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(map) => {
+                let group = matches!(
+                    (map.get("type"), map.get("id")),
+                    (Some(serde_json::Value::String(t)), Some(serde_json::Value::String(id)))
+                        if t == "Action" && ["elevation", "reading", "administration"].contains(&id.as_str())
+                );
+                group || map.values().any(mentions)
+            }
+            serde_json::Value::Array(items) => items.iter().any(mentions),
+            _ => false,
+        }
+    }
+    // A policy that cannot be shown as JSON is taken to name one (the safe side).
+    all.policies()
+        .any(|p| p.to_json().map_or(true, |j| mentions(&j)))
 }
 
 /// The policies whose action scope can match an action of `family`.

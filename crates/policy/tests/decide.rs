@@ -338,3 +338,25 @@ fn default_policy_permissions() {
         );
     }
 }
+
+/// `action in Action::"elevation"` (a group) works, also when the rest of the policy names no
+/// group; a policy without groups decides the same with or without the action's entity.
+#[test]
+fn action_groups_are_honoured() {
+    let grouped = Engine::new(
+        r#"@id("p") permit (principal, action in Action::"elevation", resource);"#,
+    )
+    .expect("valid");
+    let listed = Engine::new(
+        r#"@id("p") permit (principal, action in [Action::"request", Action::"approve"], resource);"#,
+    )
+    .expect("valid");
+    for action in [Action::Request, Action::Approve] {
+        let case = Case::new("alice", &[], action);
+        assert!(grouped.decide(&case.query()).allowed, "{action:?}");
+        assert!(listed.decide(&case.query()).allowed, "{action:?}");
+    }
+    let case = Case::new("alice", &[], Action::Breakglass);
+    assert!(grouped.decide(&case.query()).allowed);
+    assert!(!listed.decide(&case.query()).allowed);
+}
