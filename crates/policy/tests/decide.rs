@@ -343,10 +343,9 @@ fn default_policy_permissions() {
 /// group; a policy without groups decides the same with or without the action's entity.
 #[test]
 fn action_groups_are_honoured() {
-    let grouped = Engine::new(
-        r#"@id("p") permit (principal, action in Action::"elevation", resource);"#,
-    )
-    .expect("valid");
+    let grouped =
+        Engine::new(r#"@id("p") permit (principal, action in Action::"elevation", resource);"#)
+            .expect("valid");
     let listed = Engine::new(
         r#"@id("p") permit (principal, action in [Action::"request", Action::"approve"], resource);"#,
     )
