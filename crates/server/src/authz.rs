@@ -108,23 +108,37 @@ pub fn could_approve(
 
 /// Whether `caller` may see `request`.
 pub async fn sees_request(app: &App, caller: &Caller, r: &RequestView) -> Result<bool, Error> {
+    if r.user != caller.name() && !holds(app, caller, Permission::ReadRequests) {
+        let device = app.store.device(&r.device).await?;
+        return Ok(sees_request_on(app, caller, r, device.as_ref()));
+    }
+    Ok(sees_request_on(app, caller, r, None))
+}
+
+/// [`sees_request`] with the request's device already read.
+pub fn sees_request_on(
+    app: &App,
+    caller: &Caller,
+    r: &RequestView,
+    device: Option<&DeviceView>,
+) -> bool {
+    if r.user == caller.name() && holds(app, caller, Permission::ReadOwn) {
+        return true;
+    }
     if holds(app, caller, Permission::ReadRequests) {
-        return Ok(true);
+        return true;
     }
-    if r.user == caller.name() {
-        return Ok(holds(app, caller, Permission::ReadOwn));
-    }
-    let Some(device) = app.store.device(&r.device).await? else {
-        return Ok(false);
-    };
-    Ok(could_approve(
-        app,
-        caller,
-        &device,
-        &r.role,
-        r.duration_seconds,
-        r.ticket.as_deref(),
-    ))
+    r.user != caller.name()
+        && device.is_some_and(|d| {
+            could_approve(
+                app,
+                caller,
+                d,
+                &r.role,
+                r.duration_seconds,
+                r.ticket.as_deref(),
+            )
+        })
 }
 
 /// Whether `caller` may see `grant`.

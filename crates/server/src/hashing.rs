@@ -86,11 +86,9 @@ impl Hashing {
         .await
     }
 
-    /// A new Argon2id hash of `pw`.
+    /// A new Argon2id hash of `pw` (the identity crate's parameters), in the thread's memory.
     pub(crate) async fn hash(&self, pw: String) -> Result<String, Error> {
-        self.run(move || password::hash_password(&pw))
-            .await?
-            .map_err(Error::from)
+        self.run(move || hash_reusing(&pw)).await?
     }
 
     async fn run<T: Send + 'static>(
@@ -188,6 +186,42 @@ fn verify_reusing(pw: &str, phc: &str) -> bool {
     computed && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
+/// An Argon2id PHC string for `pw` with a fresh salt and the default (OWASP) parameters, as
+/// `brevet_identity::password::hash_password` makes it, computed in this thread's kept memory.
+fn hash_reusing(pw: &str) -> Result<String, Error> {
+    use argon2::password_hash::{ParamsString, SaltString};
+    let fail = |e: String| Error::Internal(format!("password hashing: {e}"));
+    let mut salt_bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt_bytes)
+        .map_err(|_| fail("no randomness from the system".into()))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| fail(e.to_string()))?;
+    let params = Params::default();
+    let need = params.block_count();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    MEMORY
+        .with_borrow_mut(|memory| {
+            if memory.len() < need {
+                memory.resize(need, Block::default());
+            }
+            argon.hash_password_into_with_memory(
+                pw.as_bytes(),
+                &salt_bytes,
+                &mut out,
+                &mut memory[..need],
+            )
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| fail(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| fail(e.to_string()))?),
+    };
+    Ok(phc.to_string())
+}
+
 fn work(rx: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
@@ -209,6 +243,18 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_in_kept_memory_makes_what_the_identity_crate_makes() {
+        let ours = hash_reusing("correct horse").unwrap();
+        let theirs = password::hash_password("correct horse").unwrap();
+        let shape = |h: &str| h.rsplitn(3, '$').nth(2).map(str::to_owned);
+        assert_eq!(shape(&ours), shape(&theirs), "{ours} vs {theirs}");
+        assert!(password::verify_password("correct horse", &ours));
+        assert!(!password::verify_password("correct horsf", &ours));
+        assert!(verify_reusing("correct horse", &ours));
+        assert_ne!(ours, hash_reusing("correct horse").unwrap(), "fresh salt");
+    }
 
     #[test]
     fn reusing_memory_verifies_like_the_identity_crate() {

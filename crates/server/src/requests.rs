@@ -172,16 +172,22 @@ pub async fn approve(
     body: ApproveBody,
 ) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
-    let req = fetch_for(app, caller, id).await?;
+    let (req, device) = fetch_with_device(app, caller, id).await?;
     let mfa_age = step_up(app, caller, body.totp.as_deref(), "approving").await?;
-    check_approver(app, caller, &req, mfa_age, "approve").await?;
+    check_approver(app, caller, &req, &device, mfa_age, "approve")?;
     let role = role(app, &req.role)?;
+    // Read before the write lock: disabling the requester or the device, or a group change,
+    // closes pending requests in its own transaction, so a change that lands after these reads
+    // leaves the request no longer pending when the lock is taken.
+    let refusal = still_grantable(app, &req, device.as_ref()).await?;
+    let counted = valid_approvers(app, &req, device.as_ref()).await?;
     let now = app.clock.now();
 
     let (mut tx, req) = lock_pending(app, id, now).await?;
-    if let Some(refusal) = still_grantable(app, &mut tx, &req, now).await? {
+    if let Some((close, error)) = refusal {
+        close.apply(&mut tx, &req, now).await?;
         tx.commit().await?;
-        return Err(refusal);
+        return Err(error);
     }
     if !tx.add_approval(id, caller.name(), now).await? {
         return Err(Error::Conflict(format!(
@@ -200,7 +206,12 @@ pub async fn approve(
     )
     .await?;
     // Earlier approvals count only if their approvers could still give them.
-    let mut approvers = valid_approvers(app, &mut tx, &req).await?;
+    let mut approvers: Vec<String> = req
+        .approvals
+        .iter()
+        .map(|a| a.approver.clone())
+        .filter(|a| counted.contains(a))
+        .collect();
     approvers.push(caller.name().to_owned());
     let done = approvers.len() >= req.approvals_required as usize;
     if done {
@@ -257,9 +268,9 @@ pub async fn deny(
 ) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
     let reason = validate::reason(&body.reason)?.to_owned();
-    let req = fetch_for(app, caller, id).await?;
+    let (req, device) = fetch_with_device(app, caller, id).await?;
     let mfa_age = step_up(app, caller, body.totp.as_deref(), "denying").await?;
-    check_approver(app, caller, &req, mfa_age, "deny").await?;
+    check_approver(app, caller, &req, &device, mfa_age, "deny")?;
     let now = app.clock.now();
     let (mut tx, req) = lock_pending(app, id, now).await?;
     tx.set_request_state(id, RequestState::Pending, RequestState::Denied, now, None)
@@ -419,6 +430,21 @@ pub async fn fetch(app: &App, id: &str) -> Result<RequestView, Error> {
     app.store.request(id).await?.ok_or_else(|| not_found(id))
 }
 
+/// A request as `caller` may see it (one they may not see is not found), with its device.
+async fn fetch_with_device(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> Result<(RequestView, Option<brevet_proto::api::DeviceView>), Error> {
+    let req = fetch(app, id).await?;
+    let device = app.store.device(&req.device).await?;
+    if authz::sees_request_on(app, caller, &req, device.as_ref()) {
+        Ok((req, device))
+    } else {
+        Err(not_found(id))
+    }
+}
+
 /// A request as `caller` may see it: one they may not see is not found.
 pub async fn fetch_for(app: &App, caller: &Caller, id: &str) -> Result<RequestView, Error> {
     let req = fetch(app, id).await?;
@@ -542,47 +568,88 @@ async fn expire_if_due(
     ))))
 }
 
+/// How a request that can no longer be granted is closed.
+enum Close {
+    Cancel(String),
+    Deny(brevet_proto::api::DecisionView),
+}
+
+impl Close {
+    async fn apply(
+        self,
+        tx: &mut brevet_store::Tx,
+        req: &RequestView,
+        now: i64,
+    ) -> Result<(), Error> {
+        match self {
+            Close::Cancel(why) => {
+                tx.set_request_state(
+                    &req.id,
+                    RequestState::Pending,
+                    RequestState::Cancelled,
+                    now,
+                    None,
+                )
+                .await?;
+                let data = json!({
+                    "reason": why, "user": req.user, "device": req.device, "ticket": req.ticket,
+                });
+                tx.audit("request.cancelled", "brevetd", &req.id, data, now)
+                    .await?;
+            }
+            Close::Deny(decision) => {
+                tx.set_request_state(
+                    &req.id,
+                    RequestState::Pending,
+                    RequestState::Denied,
+                    now,
+                    None,
+                )
+                .await?;
+                let data = json!({
+                    "decision": decision, "reevaluated": true,
+                    "user": req.user, "device": req.device, "ticket": req.ticket,
+                });
+                tx.audit("request.denied", "policy", &req.id, data, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Re-checks, when an approval arrives, what made `req` grantable when it was asked for: its
 /// requester is enabled and the `request` policy still allows it (their groups may have
-/// changed), and its device is enabled. A request that fails is closed inside `tx` (cancelled,
-/// or denied by policy) and the error to give the approver is returned; the caller commits.
+/// changed), and its device is enabled. For a request that fails: how to close it, and the error
+/// to give the approver.
 async fn still_grantable(
     app: &App,
-    tx: &mut brevet_store::Tx,
     req: &RequestView,
-    now: i64,
-) -> Result<Option<Error>, Error> {
-    let requester = tx.user(&req.user).await?.filter(|u| u.enabled);
-    let device = app.store.device(&req.device).await?.filter(|d| d.enabled);
+    device: Option<&brevet_proto::api::DeviceView>,
+) -> Result<Option<(Close, Error)>, Error> {
     let closed = |what: String| {
         Error::Conflict(format!(
             "request `{}` can no longer be granted: {what}",
             req.id
         ))
     };
-    let (Some(requester), Some(device)) = (requester, device) else {
-        let why = if tx.user(&req.user).await?.is_some_and(|u| u.enabled) {
-            format!("device `{}` is disabled", req.device)
-        } else {
-            format!("`{}` is disabled", req.user)
-        };
-        tx.set_request_state(
-            &req.id,
-            RequestState::Pending,
-            RequestState::Cancelled,
-            now,
-            None,
-        )
-        .await?;
-        let data = json!({
-            "reason": why, "user": req.user, "device": req.device, "ticket": req.ticket,
-        });
-        tx.audit("request.cancelled", "brevetd", &req.id, data, now)
-            .await?;
-        return Ok(Some(closed(format!("{why}; it was cancelled"))));
+    let requester = app.store.user(&req.user).await?.filter(|u| u.enabled);
+    let Some(requester) = requester else {
+        let why = format!("`{}` is disabled", req.user);
+        return Ok(Some((
+            Close::Cancel(why.clone()),
+            closed(format!("{why}; it was cancelled")),
+        )));
+    };
+    let Some(device) = device.filter(|d| d.enabled) else {
+        let why = format!("device `{}` is disabled", req.device);
+        return Ok(Some((
+            Close::Cancel(why.clone()),
+            closed(format!("{why}; it was cancelled")),
+        )));
     };
     let facts = Facts {
-        device: &device,
+        device,
         role: &req.role,
         duration_seconds: req.duration_seconds,
         ticket: req.ticket.as_deref(),
@@ -592,43 +659,30 @@ async fn still_grantable(
     if d.allowed {
         return Ok(None);
     }
-    tx.set_request_state(
-        &req.id,
-        RequestState::Pending,
-        RequestState::Denied,
-        now,
-        None,
-    )
-    .await?;
-    let data = json!({
-        "decision": view("denied", &d), "reevaluated": true,
-        "user": req.user, "device": req.device, "ticket": req.ticket,
-    });
-    tx.audit("request.denied", "policy", &req.id, data, now)
-        .await?;
-    Ok(Some(closed(format!(
+    let error = closed(format!(
         "the `request` policy no longer allows it ({}); it was denied",
         d.explain()
-    ))))
+    ));
+    Ok(Some((Close::Deny(view("denied", &d)), error)))
 }
 
 /// The approvers of `req` so far whose approval still counts: still enabled, and still allowed
 /// by the `approve` policy.
 async fn valid_approvers(
     app: &App,
-    tx: &mut brevet_store::Tx,
     req: &RequestView,
+    device: Option<&brevet_proto::api::DeviceView>,
 ) -> Result<Vec<String>, Error> {
-    let Some(device) = app.store.device(&req.device).await? else {
+    let Some(device) = device else {
         return Ok(Vec::new());
     };
     let mut valid = Vec::new();
     for a in &req.approvals {
-        let Some(approver) = tx.user(&a.approver).await?.filter(|u| u.enabled) else {
+        let Some(approver) = app.store.user(&a.approver).await?.filter(|u| u.enabled) else {
             continue;
         };
         let facts = Facts {
-            device: &device,
+            device,
             role: &req.role,
             duration_seconds: req.duration_seconds,
             ticket: req.ticket.as_deref(),
@@ -642,10 +696,11 @@ async fn valid_approvers(
 }
 
 /// Separation of duties and the `approve` policy.
-async fn check_approver(
+fn check_approver(
     app: &App,
     caller: &Caller,
     req: &RequestView,
+    device: &Option<brevet_proto::api::DeviceView>,
     mfa_age: i64,
     verb: &str,
 ) -> Result<(), Error> {
@@ -655,13 +710,11 @@ async fn check_approver(
             req.id
         )));
     }
-    let device = app
-        .store
-        .device(&req.device)
-        .await?
+    let device = device
+        .as_ref()
         .ok_or_else(|| Error::NotFound(format!("device `{}` no longer exists", req.device)))?;
     let facts = Facts {
-        device: &device,
+        device,
         role: &req.role,
         duration_seconds: req.duration_seconds,
         ticket: req.ticket.as_deref(),
