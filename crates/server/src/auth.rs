@@ -123,33 +123,12 @@ async fn fail_login(
         now,
     )
     .await?;
-    let src = Some(keys.source.as_str());
-    let (failures, wait) = throttle::count(
-        &mut tx,
-        &keys.account,
-        Some(name),
-        src,
-        throttle::ACCOUNT_FREE,
-        now,
-    )
-    .await?;
-    let (_, src_wait) = throttle::count(
-        &mut tx,
-        &keys.address,
-        None,
-        src,
-        throttle::SOURCE_FREE,
-        now,
-    )
-    .await?;
+    let (failures, wait) = throttle::count_login(&mut tx, keys, Some(name), now).await?;
     if failures == throttle::ACCOUNT_FREE + 1 {
         tracing::warn!(user = %name, source = %keys.source, "failed logins throttled");
         let data = json!({ "source": keys.source, "failures": failures, "retry_after": wait });
         tx.audit("login.throttled", "brevetd", name, data, now)
             .await?;
-    }
-    if wait > 0 || src_wait > 0 {
-        throttle::storm_check(&mut tx, now).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -159,30 +138,9 @@ async fn fail_login(
 /// answers do not tell), and for the per-window summary instead of one audit event each.
 async fn fail_unknown(app: &App, keys: &throttle::LoginKeys, now: i64) -> Result<(), Error> {
     let mut tx = app.store.begin().await?;
-    let src = Some(keys.source.as_str());
-    let (_, wait) = throttle::count(
-        &mut tx,
-        &keys.account,
-        None,
-        src,
-        throttle::ACCOUNT_FREE,
-        now,
-    )
-    .await?;
-    let (_, src_wait) = throttle::count(
-        &mut tx,
-        &keys.address,
-        None,
-        src,
-        throttle::SOURCE_FREE,
-        now,
-    )
-    .await?;
+    throttle::count_login(&mut tx, keys, None, now).await?;
     tx.count_unknown_login(now.div_euclid(throttle::WINDOW), &keys.source)
         .await?;
-    if wait > 0 || src_wait > 0 {
-        throttle::storm_check(&mut tx, now).await?;
-    }
     tx.commit().await?;
     throttle::flush_unknown(app).await
 }

@@ -124,6 +124,24 @@ pub(crate) async fn count(
     Ok((failures, wait))
 }
 
+/// Counts one failed login against both of its keys (the account at this source, and the
+/// source alone), raising the storm alert when either started a wait. Returns the account
+/// key's failures and wait. `user` is `None` for a name that is no account.
+pub(crate) async fn count_login(
+    tx: &mut brevet_store::Tx,
+    keys: &LoginKeys,
+    user: Option<&str>,
+    now: i64,
+) -> Result<(i64, i64), Error> {
+    let src = Some(keys.source.as_str());
+    let (failures, wait) = count(tx, &keys.account, user, src, ACCOUNT_FREE, now).await?;
+    let (_, src_wait) = count(tx, &keys.address, None, src, SOURCE_FREE, now).await?;
+    if wait > 0 || src_wait > 0 {
+        storm_check(tx, now).await?;
+    }
+    Ok((failures, wait))
+}
+
 /// Raises `alert.login_storm` once for the current window when throttling has reached many
 /// accounts or sources in it. Call inside the transaction that throttled something.
 pub(crate) async fn storm_check(tx: &mut brevet_store::Tx, now: i64) -> Result<(), Error> {
