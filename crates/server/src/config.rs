@@ -75,7 +75,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: "127.0.0.1:8443".into(),
-            db: "sqlite://brevet.db".into(),
+            db: crate::db_url::DEFAULT.into(),
             request_ttl: "24h".into(),
             session_ttl: "8h".into(),
             step_up_max_age: "5m".into(),
@@ -300,6 +300,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.durations()?;
+        crate::db_url::check(&self.server.db).map_err(|e| format!("server.db: {e}"))?;
         crate::edge::Limits::from_settings(&self.server)?;
         if self.roles.is_empty() {
             return Err("no roles are defined".into());
@@ -360,14 +361,17 @@ impl Config {
     }
 
     /// The configuration `brevetd init` writes (DESIGN §4).
-    pub fn default_text(listen: &str) -> String {
+    /// The configuration `brevetd init` writes, serving on `listen` from the database `db`.
+    pub fn default_text(listen: &str, db: &str) -> String {
+        // A TOML basic string, escaped by the TOML writer.
+        let db = toml::Value::String(db.to_owned()).to_string();
         format!(
             r#"# Brevet server configuration. Unknown keys are errors.
 
 [server]
 listen = "{listen}"
 # sqlite://FILE (relative to the data dir) or postgres://user@host/db
-db = "sqlite://brevet.db"
+db = {db}
 request_ttl = "24h"       # an undecided request expires after this
 session_ttl = "8h"        # `brevet login` sessions
 step_up_max_age = "5m"    # approve/deny/break-glass need a second factor this fresh
@@ -427,7 +431,11 @@ mod tests {
 
     #[test]
     fn default_config_parses() {
-        let c = Config::parse(&Config::default_text("127.0.0.1:8443")).unwrap();
+        let c = Config::parse(&Config::default_text(
+            "127.0.0.1:8443",
+            crate::db_url::DEFAULT,
+        ))
+        .unwrap();
         assert_eq!(c.roles["admin"].commands, ["ALL"]);
         assert_eq!(c.roles["pkg-update"].approvals, 1);
         assert_eq!(c.durations().unwrap().step_up_max_age, 300);
@@ -435,7 +443,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_roles_are_errors() {
-        let base = Config::default_text("127.0.0.1:8443");
+        let base = Config::default_text("127.0.0.1:8443", crate::db_url::DEFAULT);
         assert!(
             Config::parse(&format!(
                 "{base}\n[roles.x]\ncommands=[\"/bin/id\"]\nmax_duration=\"1h\"\nfoo=1\n"
@@ -466,7 +474,7 @@ mod tests {
 
     #[test]
     fn notify_section() {
-        let base = Config::default_text("127.0.0.1:8443");
+        let base = Config::default_text("127.0.0.1:8443", crate::db_url::DEFAULT);
         assert!(!Config::parse(&base).unwrap().notify.allow_private_targets);
         let dev = Config::parse(&format!("{base}\n[notify]\nallow_private_targets = true\n"));
         assert!(dev.unwrap().notify.allow_private_targets);
@@ -475,7 +483,7 @@ mod tests {
 
     #[test]
     fn syslog_section() {
-        let base = Config::default_text("127.0.0.1:8443");
+        let base = Config::default_text("127.0.0.1:8443", crate::db_url::DEFAULT);
         assert!(Config::parse(&base).unwrap().syslog.is_none());
         let c = Config::parse(&format!(
             "{base}\n[syslog]\naddress = \"siem.example.com:6514\"\nca_file = \"ca.pem\"\n"

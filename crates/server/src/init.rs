@@ -31,7 +31,21 @@ pub const ADMIN: &str = "brevet-admin";
 /// Members of this group manage users and devices and may revoke any grant.
 pub const ADMINS_GROUP: &str = "admins";
 
+/// `init` on the embedded default database, a SQLite file in the data directory.
 pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
+    init_with_db(dir, listen, crate::db_url::DEFAULT).await
+}
+
+/// Creates the data directory for a server on `listen` whose database is `db`
+/// (`sqlite://FILE`, relative to the data directory, or `postgres://…`): the database's schema
+/// and bootstrap administrator, then the configuration naming `db`, the policy, the keys and
+/// certificates.
+///
+/// The database is checked first: it must be reachable and hold no installation yet (no person,
+/// no audit event), since a new one would come with its own keys and could neither verify nor
+/// sign for the old. If any step fails, what this call wrote to the data directory is removed
+/// (and the directory too, if it made it), so `init` can simply be run again.
+pub async fn init_with_db(dir: &DataDir, listen: &str, db: &str) -> Result<InitOutput, Error> {
     if dir.is_initialised() {
         return Err(Error::AlreadyExists(format!(
             "`{}` is already initialised; use a new --data-dir or remove it first",
@@ -43,16 +57,71 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
             "invalid listen address `{listen}`: expected IP:PORT"
         ))
     })?;
+    crate::db_url::check(db).map_err(Error::Invalid)?;
+    let made_dir = !dir.root.exists();
     dir.create()?;
+    let mut written = Written::new(dir, made_dir);
+    let url = dir.database_url(db);
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        // A SQLite file is ours to remove only if it was not there before.
+        let path = path.split('?').next().unwrap_or(path);
+        if !std::path::Path::new(path).exists() {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                written.files.push(format!("{path}{suffix}").into());
+            }
+        }
+    }
+    let result = async {
+        let store = open_empty(&url).await?;
+        let out = write_installation(dir, &mut written, addr, listen, db, &store).await;
+        store.close().await;
+        out
+    }
+    .await;
+    if result.is_ok() {
+        written.keep();
+    }
+    result
+}
 
-    let config_text = Config::default_text(listen);
+/// Opens (and migrates) the store at `url` and checks that it holds no installation.
+async fn open_empty(url: &str) -> Result<Store, Error> {
+    let shown = crate::db_url::redact(url);
+    let store = Store::open(url).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot use the database `{shown}`: {e}; check that it exists and that brevetd \
+             may connect to it and create tables"
+        ))
+    })?;
+    let people = store.user_count().await?;
+    let events = store.audit_size().await?;
+    if people > 0 || events > 0 {
+        store.close().await;
+        return Err(Error::AlreadyExists(format!(
+            "the database `{shown}` already holds a Brevet installation ({people} people, \
+             {events} audit events): give `init` a new, empty database, or run `brevetd serve` \
+             with a copy of that installation's data directory"
+        )));
+    }
+    Ok(store)
+}
+
+/// The files of a new installation and its administrator.
+async fn write_installation(
+    dir: &DataDir,
+    written: &mut Written,
+    addr: std::net::SocketAddr,
+    listen: &str,
+    db: &str,
+    store: &Store,
+) -> Result<InitOutput, Error> {
+    let config_text = Config::default_text(listen, db);
     Config::parse(&config_text).map_err(Error::Config)?;
-    dir.write_new(&dir.config(), &config_text, false)?;
-    dir.write_new(&dir.policy(), brevet_policy::DEFAULT_POLICY, false)?;
+    written.new_file(dir, &dir.policy(), brevet_policy::DEFAULT_POLICY, false)?;
 
     let ca = Ca::generate("Brevet CA")?;
-    dir.write_new(&dir.ca_cert(), ca.cert_pem(), false)?;
-    dir.write_new(&dir.ca_key(), ca.key_pem(), true)?;
+    written.new_file(dir, &dir.ca_cert(), ca.cert_pem(), false)?;
+    written.new_file(dir, &dir.ca_key(), ca.key_pem(), true)?;
     let mut names = vec!["localhost".to_owned()];
     if let Some(h) = hostname().filter(|h| h != "localhost") {
         names.push(h);
@@ -65,20 +134,33 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
         ips.push(addr.ip());
     }
     let server = ca.issue_server(&names, &ips, 825)?;
-    dir.write_new(&dir.server_cert(), &server.cert_pem, false)?;
-    dir.write_new(&dir.server_key(), &server.key_pem, true)?;
+    written.new_file(dir, &dir.server_cert(), &server.cert_pem, false)?;
+    written.new_file(dir, &dir.server_key(), &server.key_pem, true)?;
 
     let (grant_key_b64, grant_key) = new_grant_key()?;
-    dir.write_new(&dir.grant_key(), &grant_key_b64, true)?;
+    written.new_file(dir, &dir.grant_key(), &grant_key_b64, true)?;
     let grant_public_key = brevet_proto::grant::public_key_b64(&grant_key);
-    dir.write_new(&dir.grant_pub(), &format!("{grant_public_key}\n"), false)?;
+    written.new_file(
+        dir,
+        &dir.grant_pub(),
+        &format!("{grant_public_key}\n"),
+        false,
+    )?;
     let audit_key = crate::audit_key::create(dir)?;
+    written.made([dir.audit_key(), dir.audit_pub()]);
     let totp_key = crate::totp_key::create(dir)?;
+    written.made([dir.totp_key()]);
+    // A data directory counts as initialised once its configuration exists. A password in the
+    // database URL makes the configuration a secret.
+    written.new_file(
+        dir,
+        &dir.config(),
+        &config_text,
+        crate::db_url::has_password(db),
+    )?;
 
-    let config = Config::load(&dir.config())?;
-    let store = Store::open(&dir.database_url(&config.server.db)).await?;
     let created = create_user(
-        &store,
+        store,
         &SystemClock,
         &totp_key,
         ADMIN,
@@ -86,7 +168,6 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
         "init",
     )
     .await?;
-    store.close().await;
 
     Ok(InitOutput {
         data_dir: dir.root.display().to_string(),
@@ -98,6 +179,54 @@ pub async fn init(dir: &DataDir, listen: &str) -> Result<InitOutput, Error> {
         grant_public_key,
         audit_public_key: audit_key.public_b64,
     })
+}
+
+/// What an `init` in progress has written, removed again unless it [`keep`](Written::keep)s it.
+struct Written {
+    root: Option<std::path::PathBuf>,
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Written {
+    fn new(dir: &DataDir, made_dir: bool) -> Written {
+        Written {
+            root: made_dir.then(|| dir.root.clone()),
+            files: Vec::new(),
+        }
+    }
+
+    fn new_file(
+        &mut self,
+        dir: &DataDir,
+        path: &std::path::Path,
+        contents: &str,
+        secret: bool,
+    ) -> Result<(), Error> {
+        dir.write_new(path, contents, secret)?;
+        self.files.push(path.to_owned());
+        Ok(())
+    }
+
+    /// Files another module has just created.
+    fn made(&mut self, paths: impl IntoIterator<Item = std::path::PathBuf>) {
+        self.files.extend(paths);
+    }
+
+    fn keep(mut self) {
+        self.root = None;
+        self.files.clear();
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(root) = &self.root {
+            let _ = std::fs::remove_dir(root);
+        }
+    }
 }
 
 /// A new account record with a random password and TOTP secret (sealed), not stored yet:

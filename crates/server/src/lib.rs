@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 mod config_audit;
 pub mod datadir;
+pub mod db_url;
 mod decide;
 mod delivery;
 pub mod demo_agent;

@@ -26,6 +26,10 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: String,
+        /// The database: sqlite://FILE (relative to the data dir) or postgres://USER@HOST/DB,
+        /// which must exist and be empty. Written to brevet.toml as `server.db`.
+        #[arg(long, env = "BREVET_DB", default_value = brevet_server::db_url::DEFAULT)]
+        db: String,
         #[arg(long)]
         json: bool,
     },
@@ -176,9 +180,10 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Init {
             data_dir,
             listen,
+            db,
             json,
         } => {
-            let out = init::init(&DataDir::new(data_dir), &listen).await?;
+            let out = init::init_with_db(&DataDir::new(data_dir), &listen, &db).await?;
             if json {
                 println!(
                     "{}",
@@ -187,8 +192,9 @@ async fn run(command: Command) -> Result<(), Error> {
                 );
             } else {
                 println!(
-                    "initialised {}\n\nadmin password: {}\nadmin TOTP:     {}\nCA file:        {}\nserver URL:     {}\n\nSave the password and TOTP URI now: they are not shown again.\nStart the server with: brevetd serve --data-dir {}",
+                    "initialised {} (database {})\n\nadmin password: {}\nadmin TOTP:     {}\nCA file:        {}\nserver URL:     {}\n\nSave the password and TOTP URI now: they are not shown again.\nStart the server with: brevetd serve --data-dir {}",
                     out.data_dir,
+                    brevet_server::db_url::redact(&db),
                     out.admin_password,
                     out.totp_uri,
                     out.ca_file,

@@ -3,13 +3,13 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub dir: tempfile::TempDir,
     pub init: Value,
 }
@@ -25,17 +25,25 @@ impl Drop for Server {
 pub fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = brevet_testkit::free_port();
-    let brevetd = brevet_testkit::workspace_bin("brevetd");
-    let out = Command::new(&brevetd)
-        .args([
-            "init",
-            "--json",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
+    let init = init(&data, brevet_testkit::free_port(), &[]);
+    let child = serve(&data, &[]);
+    Server { child, dir, init }
+}
+
+/// `brevetd init --json` into `data` for a server on 127.0.0.1:`port`, with `extra` arguments;
+/// checks the JSON keys every installation prints.
+pub fn init(data: &Path, port: u16, extra: &[&str]) -> Value {
+    init_with_env(data, port, extra, &[])
+}
+
+/// [`init`] with environment variables set for `brevetd`.
+pub fn init_with_env(data: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Value {
+    let out = Command::new(brevet_testkit::workspace_bin("brevetd"))
+        .args(["init", "--json", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .envs(env.iter().copied())
+        .arg("--data-dir")
+        .arg(data)
         .output()
         .unwrap();
     assert!(
@@ -47,40 +55,70 @@ pub fn start() -> Server {
     for key in ["admin_password", "totp_uri", "ca_file", "server_url"] {
         assert!(init[key].is_string(), "init --json lacks `{key}`: {init}");
     }
-    let child = Command::new(&brevetd)
+    init
+}
+
+/// `brevetd serve --data-dir data` with `extra` arguments, quiet.
+pub fn serve(data: &Path, extra: &[&str]) -> Child {
+    Command::new(brevet_testkit::workspace_bin("brevetd"))
         .args(["serve", "--data-dir"])
-        .arg(&data)
+        .arg(data)
+        .args(extra)
         .env("BREVET_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    Server { child, dir, init }
+        .unwrap()
 }
 
 /// `brevet` as one person: each has their own config dir (saved session).
 pub struct Person<'a> {
     server: &'a Server,
     home: PathBuf,
+    url: String,
+    /// Send the token saved in `home` (from a login at another replica) explicitly.
+    borrowed_session: bool,
 }
 
 impl<'a> Person<'a> {
     pub fn new(server: &'a Server, name: &str) -> Person<'a> {
         let home = server.dir.path().join(name);
         std::fs::create_dir_all(&home).unwrap();
-        Person { server, home }
+        let url = server.init["server_url"].as_str().unwrap().to_owned();
+        Person::on(server, name, &url)
+    }
+
+    /// A person talking to the server at `url` (another replica of `server`).
+    pub fn on(server: &'a Server, name: &str, url: &str) -> Person<'a> {
+        let home = server.dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        Person {
+            server,
+            home,
+            url: url.to_owned(),
+            borrowed_session: false,
+        }
+    }
+
+    /// The same person, with the session they logged in to, talking to another replica at
+    /// `url`. The CLI sends a saved token only to the server that issued it, so the token is
+    /// passed explicitly (`BREVET_TOKEN`), as a script would.
+    pub fn at(&self, url: &str) -> Person<'a> {
+        Person {
+            server: self.server,
+            home: self.home.clone(),
+            url: url.to_owned(),
+            borrowed_session: true,
+        }
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_brevet"))
             .args(args)
-            .env(
-                "BREVET_SERVER",
-                self.server.init["server_url"].as_str().unwrap(),
-            )
+            .env("BREVET_SERVER", &self.url)
             .env("BREVET_CA", self.server.init["ca_file"].as_str().unwrap())
             .env("BREVET_CONFIG_DIR", &self.home)
-            .env_remove("BREVET_TOKEN")
+            .env("BREVET_TOKEN", self.saved_token())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -92,6 +130,16 @@ impl<'a> Person<'a> {
         }
         drop(input);
         child.wait_with_output().unwrap()
+    }
+
+    /// The token of the saved session, when this person borrows it; else empty (none).
+    fn saved_token(&self) -> String {
+        if !self.borrowed_session {
+            return String::new();
+        }
+        let text = std::fs::read_to_string(self.home.join("session.json")).unwrap();
+        let session: Value = serde_json::from_str(&text).unwrap();
+        session["token"].as_str().unwrap().to_owned()
     }
 
     /// Runs a command that must succeed; returns what it printed.

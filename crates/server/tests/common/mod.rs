@@ -94,8 +94,9 @@ impl Harness {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path().join("data"));
+        let db = db_url.as_deref().unwrap_or(brevet_server::db_url::DEFAULT);
         let out = rt
-            .block_on(brevet_server::init::init(&data, "127.0.0.1:0"))
+            .block_on(brevet_server::init::init_with_db(&data, "127.0.0.1:0", db))
             .expect("init");
         let config = std::fs::read_to_string(data.config()).unwrap();
         std::fs::write(data.config(), format!("{config}{TEST_ROLES}")).unwrap();
@@ -115,23 +116,7 @@ impl Harness {
             last_step: HashMap::new(),
         };
         h.remember("brevet-admin", &out.admin_password, &out.totp_uri);
-        if h.db_url.is_some() {
-            // init wrote the admin into SQLite; recreate it in PostgreSQL.
-            h.boot();
-            let created =
-                h.rt.block_on(brevet_server::init::create_user(
-                    &h.server.as_ref().unwrap().app.store,
-                    &*h.clock,
-                    &h.server.as_ref().unwrap().app.totp_key,
-                    "brevet-admin",
-                    &["admins".to_owned()],
-                    "test",
-                ))
-                .expect("admin in postgres");
-            h.remember("brevet-admin", &created.password, &created.totp_uri);
-        } else {
-            h.boot();
-        }
+        h.boot();
         Some(h)
     }
 
