@@ -45,6 +45,7 @@ pub mod serve;
 pub mod sweeper;
 mod throttle;
 pub mod totp_key;
+mod views;
 mod webhooks;
 
 pub use error::Error;
