@@ -24,6 +24,7 @@ use crate::Error;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::decide::{Facts, decide};
+use crate::views;
 
 /// Whether `caller` holds `permission` now.
 pub fn holds(app: &App, caller: &Caller, permission: Permission) -> bool {
@@ -109,7 +110,7 @@ pub fn could_approve(
 /// Whether `caller` may see `request`.
 pub async fn sees_request(app: &App, caller: &Caller, r: &RequestView) -> Result<bool, Error> {
     if r.user != caller.name() && !holds(app, caller, Permission::ReadRequests) {
-        let device = app.store.device(&r.device).await?;
+        let device = app.store.device(&r.device).await?.map(views::device);
         return Ok(sees_request_on(app, caller, r, device.as_ref()));
     }
     Ok(sees_request_on(app, caller, r, None))
@@ -154,7 +155,7 @@ pub async fn sees_grant(app: &App, caller: &Caller, g: &GrantView) -> Result<boo
 
 /// Whether `caller` could approve the request behind `grant` (and so may revoke it).
 pub async fn approves_grant(app: &App, caller: &Caller, g: &GrantView) -> Result<bool, Error> {
-    let Some(device) = app.store.device(&g.device).await? else {
+    let Some(device) = app.store.device(&g.device).await?.map(views::device) else {
         return Ok(false);
     };
     Ok(could_approve(
@@ -286,7 +287,7 @@ struct DeviceCache(std::collections::HashMap<String, Option<DeviceView>>);
 impl DeviceCache {
     async fn get(&mut self, app: &App, name: &str) -> Result<Option<&DeviceView>, Error> {
         if !self.0.contains_key(name) {
-            let d = app.store.device(name).await?;
+            let d = app.store.device(name).await?.map(views::device);
             self.0.insert(name.to_owned(), d);
         }
         Ok(self.0.get(name).and_then(Option::as_ref))

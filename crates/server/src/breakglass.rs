@@ -76,7 +76,7 @@ pub async fn breakglass(
         expires_at: now + app.durations.request_ttl,
         decided_at: None,
         approvals_required: 0,
-        decision: view("breakglass", &decision),
+        decision: crate::views::decision_record(&view("breakglass", &decision))?,
     };
     let mut tx = app.store.begin().await?;
     tx.insert_request(&new).await?;

@@ -82,7 +82,7 @@ pub async fn record(
             continue;
         }
         if !grants.contains_key(&e.grant_id) {
-            let g = tx.lock_grant(&e.grant_id).await?;
+            let g = tx.lock_grant(&e.grant_id).await?.map(crate::views::grant);
             grants.insert(e.grant_id.clone(), g);
         }
         let grant = grants.get(&e.grant_id).and_then(Option::as_ref);

@@ -162,5 +162,6 @@ pub async fn set_enabled(
     app.store
         .device(&name)
         .await?
+        .map(crate::views::device)
         .ok_or_else(|| Error::NotFound(format!("no device `{name}`")))
 }

@@ -119,7 +119,7 @@ pub async fn end(
         id,
         json!({
             "reason": reason, "device": current.device, "user": current.user,
-            "request_id": current.request_id, "ticket": current.ticket,
+            "request_id": current.request_id, "ticket": current.doc.ticket,
         }),
         now,
     )
@@ -165,7 +165,7 @@ pub async fn revoke_live(
         {
             let data = json!({
                 "reason": reason, "device": g.device, "user": g.user,
-                "request_id": g.request_id, "ticket": g.ticket,
+                "request_id": g.request_id, "ticket": g.doc.ticket,
             });
             tx.audit("grant.revoked", actor, &g.id, data, now).await?;
             revoked.push((g.id, g.device));
@@ -211,7 +211,11 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
 
 pub async fn fetch(app: &App, id: &str) -> Result<GrantView, Error> {
     validate::id("grant id", id)?;
-    app.store.grant(id).await?.ok_or_else(|| not_found(id))
+    app.store
+        .grant(id)
+        .await?
+        .map(crate::views::grant)
+        .ok_or_else(|| not_found(id))
 }
 
 fn not_found(id: &str) -> Error {

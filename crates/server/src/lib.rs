@@ -46,6 +46,7 @@ pub mod serve;
 pub mod sweeper;
 mod throttle;
 pub mod totp_key;
+mod views;
 mod webhooks;
 
 pub use error::Error;

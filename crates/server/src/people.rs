@@ -503,12 +503,13 @@ async fn open_change(tx: &mut Tx, id: &str) -> Result<PrivilegeRecord, Error> {
         .lock_privilege_change(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no privilege change `{id}`")))?;
-    match p.state {
-        PrivilegeState::Pending | PrivilegeState::Unconfirmed => Ok(p),
-        s => Err(Error::Conflict(format!(
+    if p.state.is_open() {
+        Ok(p)
+    } else {
+        Err(Error::Conflict(format!(
             "privilege change `{id}` is already {}",
-            s.as_str()
-        ))),
+            p.state.as_str()
+        )))
     }
 }
 
@@ -536,12 +537,7 @@ pub async fn user(app: &App, name: &str) -> Result<UserView, Error> {
 pub async fn users(app: &App, caller: &Caller) -> Result<Vec<UserView>, Error> {
     authz::require(app, caller, Permission::ReadUsers)?;
     let mut open = app.store.privilege_changes(None, 10_000).await?;
-    open.retain(|p| {
-        matches!(
-            p.state,
-            PrivilegeState::Pending | PrivilegeState::Unconfirmed
-        )
-    });
+    open.retain(|p| p.state.is_open());
     Ok(app
         .store
         .users()

@@ -1,8 +1,7 @@
 //! `brevetd quickstart`: a working demo in one command — a data directory with demo people,
 //! a device, and the server running on it.
 
-use brevet_proto::api::DeviceView;
-use brevet_proto::timefmt::rfc3339;
+use brevet_store::DeviceRecord;
 use serde::Serialize;
 use serde_json::json;
 
@@ -75,16 +74,16 @@ pub async fn prepare(dir: &DataDir, listen: &str) -> Result<Demo, Error> {
         });
     }
     let now = clock.now();
-    let device = DeviceView {
+    let device = DeviceRecord {
         name: DEMO_DEVICE.into(),
         tags: [("env".to_owned(), "demo".to_owned())].into(),
         groups: vec!["demo".into()],
         os: "linux".into(),
         enabled: true,
-        created_at: rfc3339(now),
+        created_at: now,
     };
     let mut tx = store.begin().await?;
-    tx.insert_device(&device, now).await?;
+    tx.insert_device(&device).await?;
     tx.audit(
         "device.added",
         "quickstart",

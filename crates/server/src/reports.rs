@@ -113,5 +113,11 @@ fn check_finding(f: &Finding) -> Result<(), String> {
 /// `GET /v1/findings[?device=D]`.
 pub async fn findings(app: &App, device: Option<&str>) -> Result<Vec<DeviceFindings>, Error> {
     let device = device.map(validate::device_name).transpose()?;
-    Ok(app.store.device_reports(device.as_deref()).await?)
+    Ok(app
+        .store
+        .device_reports(device.as_deref())
+        .await?
+        .into_iter()
+        .map(crate::views::findings)
+        .collect())
 }

@@ -19,6 +19,7 @@ use crate::authz;
 use crate::config::{RoleConfig, TicketRule};
 use crate::decide::{Facts, decide, view};
 use crate::grants::issue_grant;
+use crate::views;
 
 /// How far in the future a requested start may lie.
 const MAX_START_AHEAD: i64 = 30 * 86_400;
@@ -113,7 +114,7 @@ pub async fn create(app: &App, caller: &Caller, body: CreateRequest) -> Result<R
         expires_at: now + app.durations.request_ttl,
         decided_at: (state == RequestState::Denied).then_some(now),
         approvals_required: role.approvals,
-        decision,
+        decision: views::decision_record(&decision)?,
     };
     let mut tx = app.store.begin().await?;
     tx.insert_request(&new).await?;
@@ -296,7 +297,7 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<RequestView,
     validate::id("request id", id)?;
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
-    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    let req = views::request(tx.lock_request(id).await?.ok_or_else(|| not_found(id))?)?;
     if req.user != caller.name() && !authz::holds(app, caller, Permission::ManageRequests) {
         if !authz::sees_request(app, caller, &req).await? {
             return Err(not_found(id));
@@ -369,7 +370,7 @@ pub(crate) async fn reevaluate_pending(
         .lock_pending_requests(brevet_store::Holder::User(&user.name))
         .await?
     {
-        let allowed = match app.store.device(&r.device).await? {
+        let allowed = match app.store.device(&r.device).await?.map(views::device) {
             Some(device) => {
                 let facts = Facts {
                     device: &device,
@@ -427,7 +428,8 @@ pub async fn expire_due(app: &App) -> Result<usize, Error> {
 
 pub async fn fetch(app: &App, id: &str) -> Result<RequestView, Error> {
     validate::id("request id", id)?;
-    app.store.request(id).await?.ok_or_else(|| not_found(id))
+    let found = app.store.request(id).await?.ok_or_else(|| not_found(id))?;
+    views::request(found)
 }
 
 /// A request as `caller` may see it (one they may not see is not found), with its device.
@@ -437,7 +439,7 @@ async fn fetch_with_device(
     id: &str,
 ) -> Result<(RequestView, Option<brevet_proto::api::DeviceView>), Error> {
     let req = fetch(app, id).await?;
-    let device = app.store.device(&req.device).await?;
+    let device = app.store.device(&req.device).await?.map(views::device);
     if authz::sees_request_on(app, caller, &req, device.as_ref()) {
         Ok((req, device))
     } else {
@@ -469,6 +471,7 @@ pub(crate) async fn grant_at_once(
         .lock_request(id)
         .await?
         .ok_or_else(|| Error::Internal("request vanished".into()))?;
+    let req = views::request(req)?;
     let grant = issue_grant(app, tx, &req, role, Vec::new(), kind, now).await?;
     tx.set_request_state(
         id,
@@ -486,11 +489,16 @@ pub(crate) async fn enabled_device(
     app: &App,
     name: &str,
 ) -> Result<brevet_proto::api::DeviceView, Error> {
-    let device = app.store.device(name).await?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "unknown device `{name}`: add it with `brevet device add`"
-        ))
-    })?;
+    let device = app
+        .store
+        .device(name)
+        .await?
+        .map(views::device)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "unknown device `{name}`: add it with `brevet device add`"
+            ))
+        })?;
     if !device.enabled {
         return Err(Error::Forbidden(format!("device `{name}` is disabled")));
     }
@@ -530,7 +538,7 @@ async fn lock_pending(
     now: i64,
 ) -> Result<(brevet_store::Tx, RequestView), Error> {
     let mut tx = app.store.begin().await?;
-    let req = tx.lock_request(id).await?.ok_or_else(|| not_found(id))?;
+    let req = views::request(tx.lock_request(id).await?.ok_or_else(|| not_found(id))?)?;
     if let Some(expired) = expire_if_due(app, &mut tx, &req, now).await? {
         tx.commit().await?;
         return Err(expired);

@@ -265,7 +265,7 @@ pub async fn acknowledge(
         {
             let data = json!({
                 "reason": why, "device": g.device, "user": g.user,
-                "request_id": g.request_id, "ticket": g.ticket,
+                "request_id": g.request_id, "ticket": g.doc.ticket,
             });
             tx.audit("grant.revoked", caller.name(), &g.id, data, now)
                 .await?;

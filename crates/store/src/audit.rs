@@ -5,7 +5,7 @@ use brevet_audit::{Draft, Event, Head, Sealed};
 use brevet_proto::timefmt::rfc3339;
 use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
-use crate::{Engine, Error, Result, Store, Tx};
+use crate::{Error, Result, Store, Tx};
 
 /// An event drafted in a transaction, sealed and written at commit.
 pub(crate) struct Pending {
@@ -85,11 +85,13 @@ impl Tx {
     }
 
     async fn read_audit_head(&mut self) -> Result<Head> {
-        let sql = match self.engine {
-            Engine::Sqlite => "SELECT seq, chain_hash FROM audit_head WHERE id = 1",
-            Engine::Postgres => "SELECT seq, chain_hash FROM audit_head WHERE id = 1 FOR UPDATE",
-        };
-        let row = sqlx::query(sql).fetch_one(&mut *self.tx).await?;
+        let sql = format!(
+            "SELECT seq, chain_hash FROM audit_head WHERE id = 1{}",
+            self.engine.for_update()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_one(&mut *self.tx)
+            .await?;
         let seq: i64 = row.try_get("seq")?;
         let hash: String = row.try_get("chain_hash")?;
         let seq = u64::try_from(seq).map_err(|_| Error::Corrupt("audit head seq".into()))?;

@@ -7,9 +7,9 @@
 
 use brevet_proto::api::GrantState;
 use brevet_proto::grant::SignedGrant;
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
-use crate::{Engine, Error, Result, Store, Tx};
+use crate::{Error, Result, Store, Tx};
 
 /// A live grant of one device, with whether it has been delivered before.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,18 +61,12 @@ impl Tx {
 
     /// Reads what an acknowledgement needs and, on PostgreSQL, locks the row.
     pub async fn lock_ack_target(&mut self, id: &str) -> Result<Option<AckTarget>> {
-        let sql = match self.engine {
-            Engine::Sqlite => {
-                "SELECT device, state, applied_at, revocation_confirmed_at, user_name, request_id
-                 FROM grants WHERE id = $1"
-            }
-            Engine::Postgres => {
-                "SELECT device, state, applied_at, revocation_confirmed_at, user_name, request_id
-                 FROM grants WHERE id = $1
-                 FOR UPDATE"
-            }
-        };
-        let Some(row) = sqlx::query(sql)
+        let sql = format!(
+            "SELECT device, state, applied_at, revocation_confirmed_at, user_name, request_id
+             FROM grants WHERE id = $1{}",
+            self.engine.for_update()
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?
@@ -146,21 +140,14 @@ impl Tx {
         ended_before: i64,
         limit: i64,
     ) -> Result<Vec<Unconfirmed>> {
-        let sql = match self.engine {
-            Engine::Sqlite => {
-                "SELECT id, device, user_name, state, ended_at, delivered_at FROM grants
-                 WHERE ended_at < $1 AND delivered_at IS NOT NULL
-                   AND revocation_confirmed_at IS NULL AND alert_raised_at IS NULL
-                 ORDER BY ended_at LIMIT $2"
-            }
-            Engine::Postgres => {
-                "SELECT id, device, user_name, state, ended_at, delivered_at FROM grants
-                 WHERE ended_at < $1 AND delivered_at IS NOT NULL
-                   AND revocation_confirmed_at IS NULL AND alert_raised_at IS NULL
-                 ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        let rows = sqlx::query(sql)
+        let sql = format!(
+            "SELECT id, device, user_name, state, ended_at, delivered_at FROM grants
+             WHERE ended_at < $1 AND delivered_at IS NOT NULL
+               AND revocation_confirmed_at IS NULL AND alert_raised_at IS NULL
+             ORDER BY ended_at LIMIT $2{}",
+            self.engine.claim()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(ended_before)
             .bind(limit)
             .fetch_all(&mut *self.tx)
@@ -192,13 +179,14 @@ impl Tx {
 }
 
 impl Store {
-    /// The `issued` and `active` grants of `device`, oldest first.
+    /// The live grants of `device`, oldest first.
     pub async fn device_grants(&self, device: &str) -> Result<Vec<DeviceGrant>> {
-        sqlx::query(
+        sqlx::query(concat!(
             "SELECT id, state, doc, sig, delivered_at, user_name, request_id FROM grants
-             WHERE device = $1 AND state IN ('issued', 'active')
-             ORDER BY issued_at, id LIMIT 1000",
-        )
+             WHERE device = $1 AND ",
+            live_grant!(),
+            " ORDER BY issued_at, id LIMIT 1000"
+        ))
         .bind(device)
         .fetch_all(self.pool())
         .await?

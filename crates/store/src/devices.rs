@@ -2,14 +2,24 @@
 
 use std::collections::BTreeMap;
 
-use brevet_proto::api::DeviceView;
-use brevet_proto::timefmt::rfc3339;
 use sqlx::{Row, any::AnyRow};
 
 use crate::{Result, Store, Tx};
 
+/// A stored device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    /// Device groups (policy `DeviceGroup`s).
+    pub groups: Vec<String>,
+    pub os: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
 impl Tx {
-    pub async fn insert_device(&mut self, d: &DeviceView, created_at: i64) -> Result<()> {
+    pub async fn insert_device(&mut self, d: &DeviceRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO devices (name, tags, device_groups, os, enabled, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -19,7 +29,7 @@ impl Tx {
         .bind(serde_json::to_string(&d.groups)?)
         .bind(&d.os)
         .bind(i64::from(d.enabled))
-        .bind(created_at)
+        .bind(d.created_at)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -36,7 +46,7 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn device(&self, name: &str) -> Result<Option<DeviceView>> {
+    pub async fn device(&self, name: &str) -> Result<Option<DeviceRecord>> {
         sqlx::query("SELECT * FROM devices WHERE name = $1")
             .bind(name)
             .fetch_optional(self.pool())
@@ -45,7 +55,7 @@ impl Store {
             .transpose()
     }
 
-    pub async fn devices(&self) -> Result<Vec<DeviceView>> {
+    pub async fn devices(&self) -> Result<Vec<DeviceRecord>> {
         sqlx::query("SELECT * FROM devices ORDER BY name")
             .fetch_all(self.pool())
             .await?
@@ -55,15 +65,15 @@ impl Store {
     }
 }
 
-fn decode(row: &AnyRow) -> Result<DeviceView> {
+fn decode(row: &AnyRow) -> Result<DeviceRecord> {
     let tags: String = row.try_get("tags")?;
     let groups: String = row.try_get("device_groups")?;
-    Ok(DeviceView {
+    Ok(DeviceRecord {
         name: row.try_get("name")?,
         tags: serde_json::from_str::<BTreeMap<String, String>>(&tags)?,
         groups: serde_json::from_str(&groups)?,
         os: row.try_get("os")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-        created_at: rfc3339(row.try_get("created_at")?),
+        created_at: row.try_get("created_at")?,
     })
 }

@@ -6,6 +6,10 @@ pub enum Error {
     Db(#[from] sqlx::Error),
     #[error("database configuration: {0}")]
     Config(String),
+    /// The schema cannot be brought up to date: the database is newer than this binary, a
+    /// released migration was edited, or a step failed.
+    #[error("database schema: {0}")]
+    Schema(String),
     /// A stored row does not decode into what the program expects (never the caller's fault).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -1,16 +1,44 @@
 //! Grants: the signed documents devices enforce, and their life (DESIGN §2).
 
-use brevet_proto::api::{GrantState, GrantView};
+use brevet_proto::api::GrantState;
 use brevet_proto::grant::{GrantDoc, SignedGrant};
-use brevet_proto::timefmt::rfc3339;
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
-use crate::{Engine, Error, Result, Store, Tx, opt_time};
+use crate::{Error, Result, Store, Tx};
+
+/// One grant by id (locked with [`crate::Engine::for_update`] in a transaction).
+const BY_ID: &str = "SELECT * FROM grants WHERE id = $1";
+
+/// A stored grant: its signed document (also decoded) and what happened to it since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: String,
+    pub request_id: String,
+    pub state: GrantState,
+    pub user: String,
+    pub device: String,
+    pub role: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub ended_by: Option<String>,
+    /// When the device first fetched it, applied it, confirmed its removal.
+    pub delivered_at: Option<i64>,
+    pub applied_at: Option<i64>,
+    pub revocation_confirmed_at: Option<i64>,
+    /// When the alert for an unconfirmed removal was raised.
+    pub alert_raised_at: Option<i64>,
+    /// The document as signed, and decoded.
+    pub signed: SignedGrant,
+    pub doc: GrantDoc,
+}
 
 /// Which grants to list.
 #[derive(Debug, Clone, Default)]
 pub struct GrantFilter {
-    /// Only `issued` and `active` grants.
+    /// Only live grants (`issued` and `active`).
     pub live: bool,
     pub device: Option<String>,
     pub user: Option<String>,
@@ -74,12 +102,9 @@ impl Tx {
     }
 
     /// Reads a grant and, on PostgreSQL, locks its row until the transaction ends.
-    pub async fn lock_grant(&mut self, id: &str) -> Result<Option<GrantView>> {
-        let sql = match self.engine {
-            Engine::Sqlite => "SELECT * FROM grants WHERE id = $1",
-            Engine::Postgres => "SELECT * FROM grants WHERE id = $1 FOR UPDATE",
-        };
-        sqlx::query(sql)
+    pub async fn lock_grant(&mut self, id: &str) -> Result<Option<GrantRecord>> {
+        let sql = format!("{BY_ID}{}", self.engine.for_update());
+        sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?
@@ -88,13 +113,17 @@ impl Tx {
     }
 
     /// The live grants of a person or a device, locked until the transaction ends.
-    pub async fn lock_live_grants(&mut self, of: Holder<'_>) -> Result<Vec<GrantView>> {
+    pub async fn lock_live_grants(&mut self, of: Holder<'_>) -> Result<Vec<GrantRecord>> {
         let sql = format!(
-            "SELECT * FROM grants WHERE {} = $1 AND state IN ('issued', 'active') ORDER BY id{}",
+            concat!(
+                "SELECT * FROM grants WHERE {} = $1 AND ",
+                live_grant!(),
+                " ORDER BY id{}"
+            ),
             of.column(),
             self.engine.for_update()
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(AssertSqlSafe(sql))
             .bind(of.name())
             .fetch_all(&mut *self.tx)
             .await?
@@ -112,10 +141,11 @@ impl Tx {
         reason: &str,
         by: &str,
     ) -> Result<bool> {
-        let r = sqlx::query(
+        let r = sqlx::query(concat!(
             "UPDATE grants SET state = $1, ended_at = $2, end_reason = $3, ended_by = $4
-             WHERE id = $5 AND state IN ('issued', 'active')",
-        )
+             WHERE id = $5 AND ",
+            live_grant!()
+        ))
         .bind(to.as_str())
         .bind(at)
         .bind(reason)
@@ -129,17 +159,15 @@ impl Tx {
     /// Live grants whose `not_after` has passed, oldest first, as (id, not_after, device); other
     /// replicas skip the ones this transaction holds.
     pub async fn due_grants(&mut self, now: i64, limit: i64) -> Result<Vec<(String, i64, String)>> {
-        let sql = match self.engine {
-            Engine::Sqlite => {
-                "SELECT id, not_after, device FROM grants WHERE state IN ('issued', 'active')
-                 AND not_after <= $1 ORDER BY not_after LIMIT $2"
-            }
-            Engine::Postgres => {
-                "SELECT id, not_after, device FROM grants WHERE state IN ('issued', 'active')
-                 AND not_after <= $1 ORDER BY not_after LIMIT $2 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        let rows = sqlx::query(sql)
+        let sql = format!(
+            concat!(
+                "SELECT id, not_after, device FROM grants WHERE ",
+                live_grant!(),
+                " AND not_after <= $1 ORDER BY not_after LIMIT $2{}"
+            ),
+            self.engine.claim()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(now)
             .bind(limit)
             .fetch_all(&mut *self.tx)
@@ -157,8 +185,8 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn grant(&self, id: &str) -> Result<Option<GrantView>> {
-        sqlx::query("SELECT * FROM grants WHERE id = $1")
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantRecord>> {
+        sqlx::query(BY_ID)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -167,13 +195,13 @@ impl Store {
     }
 
     /// Grants, newest first.
-    pub async fn grants(&self, f: &GrantFilter) -> Result<Vec<GrantView>> {
-        sqlx::query(
-            "SELECT * FROM grants
-             WHERE ($1 = 0 OR state IN ('issued', 'active'))
-               AND ($2 IS NULL OR device = $2) AND ($3 IS NULL OR user_name = $3)
-             ORDER BY issued_at DESC, id LIMIT $4",
-        )
+    pub async fn grants(&self, f: &GrantFilter) -> Result<Vec<GrantRecord>> {
+        sqlx::query(concat!(
+            "SELECT * FROM grants WHERE ($1 = 0 OR ",
+            live_grant!(),
+            ") AND ($2 IS NULL OR device = $2) AND ($3 IS NULL OR user_name = $3)
+             ORDER BY issued_at DESC, id LIMIT $4"
+        ))
         .bind(i64::from(f.live))
         .bind(f.device.as_deref())
         .bind(f.user.as_deref())
@@ -187,50 +215,51 @@ impl Store {
 
     /// The earliest `not_after` among live grants: when the sweeper next has work.
     pub async fn next_grant_expiry(&self) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(not_after) FROM grants WHERE state IN ('issued', 'active')",
-        )
+        Ok(sqlx::query_scalar(concat!(
+            "SELECT MIN(not_after) FROM grants WHERE ",
+            live_grant!()
+        ))
         .fetch_one(self.pool())
         .await?)
     }
 
     pub async fn live_grant_count(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE state IN ('issued', 'active')")
+            sqlx::query_scalar(concat!("SELECT COUNT(*) FROM grants WHERE ", live_grant!()))
                 .fetch_one(self.pool())
                 .await?,
         )
     }
 }
 
-pub(crate) fn decode(row: &AnyRow) -> Result<GrantView> {
+pub(crate) fn decode(row: &AnyRow) -> Result<GrantRecord> {
     let signed = SignedGrant {
         doc: row.try_get("doc")?,
         sig: row.try_get("sig")?,
     };
-    let doc: GrantDoc = serde_json::from_str(&signed.doc)?;
+    let id: String = row.try_get("id")?;
+    let doc: GrantDoc = serde_json::from_str(&signed.doc)
+        .map_err(|e| Error::Corrupt(format!("the document of grant `{id}`: {e}")))?;
     let state: String = row.try_get("state")?;
-    Ok(GrantView {
-        id: row.try_get("id")?,
+    Ok(GrantRecord {
         request_id: row.try_get("request_id")?,
         state: GrantState::parse(&state)
             .ok_or_else(|| Error::Corrupt(format!("grant state `{state}`")))?,
-        user: doc.user,
-        device: doc.device,
-        role: doc.role,
-        runas: doc.runas,
-        commands: doc.commands,
-        groups: doc.groups,
-        not_before: doc.not_before,
-        not_after: doc.not_after,
-        ticket: doc.ticket,
-        approvers: doc.approvers,
-        kind: doc.kind,
-        issued_at: rfc3339(row.try_get("issued_at")?),
-        ended_at: opt_time(row.try_get("ended_at")?),
+        user: row.try_get("user_name")?,
+        device: row.try_get("device")?,
+        role: row.try_get("role")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        issued_at: row.try_get("issued_at")?,
+        ended_at: row.try_get("ended_at")?,
         end_reason: row.try_get("end_reason")?,
         ended_by: row.try_get("ended_by")?,
-        revocation_confirmed_at: opt_time(row.try_get("revocation_confirmed_at")?),
+        delivered_at: row.try_get("delivered_at")?,
+        applied_at: row.try_get("applied_at")?,
+        revocation_confirmed_at: row.try_get("revocation_confirmed_at")?,
+        alert_raised_at: row.try_get("alert_raised_at")?,
         signed,
+        doc,
+        id,
     })
 }

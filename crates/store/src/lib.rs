@@ -12,6 +12,12 @@
 //! `SQLITE_BUSY`. PostgreSQL transactions lock the rows they change (`FOR UPDATE`), and the audit
 //! head row, locked at commit only, serialises appends to the hash chain.
 
+#[macro_use]
+mod states;
+#[cfg(test)]
+#[macro_use]
+mod test_db;
+
 mod audit;
 mod audit_terms;
 mod checkpoints;
@@ -23,12 +29,12 @@ mod error;
 mod grants;
 mod lockout;
 mod meta;
+mod migrations;
 mod notify;
 mod privileges;
 mod reports;
 mod requests;
 mod restore;
-mod schema;
 mod sessions;
 mod syslog;
 mod users;
@@ -44,14 +50,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use audit::{AuditFilter, DeviceEventRecord};
 pub use checkpoints::StoredCheckpoint;
 pub use delivery::{AckTarget, DeviceGrant, Unconfirmed};
+pub use devices::DeviceRecord;
 pub use enroll::{DeviceCertStatus, EnrollTokenRecord, Superseded};
 pub use error::Error;
-pub use grants::{GrantFilter, Holder, NewGrant};
+pub use grants::{GrantFilter, GrantRecord, Holder, NewGrant};
 pub use lockout::{ThrottleState, ThrottledCounts};
 pub use notify::Listener;
 pub use privileges::{PrivilegeRecord, PrivilegeState};
-pub use reports::NewReport;
-pub use requests::{NewRequest, RequestFilter};
+pub use reports::{NewReport, ReportRecord};
+pub use requests::{ApprovalRecord, NewRequest, RequestFilter, RequestRecord};
 pub use sessions::SessionRecord;
 pub use users::UserRecord;
 pub use webhooks::WebhookRecord;
@@ -99,12 +106,30 @@ impl Engine {
             Engine::Postgres => " FOR UPDATE",
         }
     }
+
+    /// What ends a `SELECT` that claims rows for this transaction, passing over rows another
+    /// transaction holds: nothing on SQLite, `FOR UPDATE SKIP LOCKED` on PostgreSQL (so
+    /// replicas sweeping at once each get different rows).
+    pub(crate) fn claim(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
 }
 
 impl Store {
     /// Opens `url` (`sqlite://PATH` or `postgres://…`), creating an SQLite file if needed, and
-    /// brings the schema up to date.
+    /// brings the schema up to date (`migrations`).
     pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        migrations::migrate(&store).await?;
+        audit_terms::backfill(&store).await?;
+        Ok(store)
+    }
+
+    /// Opens `url` without touching the schema.
+    pub(crate) async fn connect(url: &str) -> Result<Store> {
         install_default_drivers();
         let engine = if url.starts_with("sqlite:") {
             Engine::Sqlite
@@ -137,15 +162,12 @@ impl Store {
                 })
             });
         let pool = options.connect(&url).await?;
-        let store = Store {
+        Ok(Store {
             pool,
             engine,
             write_lock: Arc::new(Mutex::new(())),
             pg_url: (engine == Engine::Postgres).then(|| url.clone()),
-        };
-        schema::migrate(&store).await?;
-        audit_terms::backfill(&store).await?;
-        Ok(store)
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -198,9 +220,4 @@ impl Tx {
     pub fn engine(&self) -> Engine {
         self.engine
     }
-}
-
-/// Converts an optional unix time to the wire format.
-pub(crate) fn opt_time(t: Option<i64>) -> Option<String> {
-    t.map(brevet_proto::timefmt::rfc3339)
 }

@@ -4,9 +4,19 @@
 //! until a second administrator confirms it. `rejected` undoes nothing that was never in effect
 //! and takes back what was.
 
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
 use crate::{Error, Result, Store, Tx};
+
+/// One change by id (locked with [`crate::Engine::for_update`] in a transaction).
+const BY_ID: &str = "SELECT * FROM privilege_changes WHERE id = $1";
+
+/// The open changes of one person (locked likewise).
+const OPEN_OF_USER: &str = concat!(
+    "SELECT * FROM privilege_changes WHERE user_name = $1 AND ",
+    open_privilege_change!(),
+    " ORDER BY requested_at, id"
+);
 
 /// Where a privilege change stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +37,11 @@ impl PrivilegeState {
             PrivilegeState::Confirmed => "confirmed",
             PrivilegeState::Rejected => "rejected",
         }
+    }
+
+    /// Whether the change still waits for a second administrator (`pending`, `unconfirmed`).
+    pub fn is_open(self) -> bool {
+        matches!(self, PrivilegeState::Pending | PrivilegeState::Unconfirmed)
     }
 
     pub fn parse(s: &str) -> Option<PrivilegeState> {
@@ -77,11 +92,8 @@ impl Tx {
 
     /// Reads a change and, on PostgreSQL, locks its row until the transaction ends.
     pub async fn lock_privilege_change(&mut self, id: &str) -> Result<Option<PrivilegeRecord>> {
-        let sql = format!(
-            "SELECT * FROM privilege_changes WHERE id = $1{}",
-            self.engine.for_update()
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = format!("{BY_ID}{}", self.engine.for_update());
+        sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?
@@ -120,13 +132,8 @@ impl Tx {
         &mut self,
         user: &str,
     ) -> Result<Vec<PrivilegeRecord>> {
-        let sql = format!(
-            "SELECT * FROM privilege_changes
-             WHERE user_name = $1 AND state IN ('pending', 'unconfirmed')
-             ORDER BY requested_at, id{}",
-            self.engine.for_update()
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = format!("{OPEN_OF_USER}{}", self.engine.for_update());
+        sqlx::query(AssertSqlSafe(sql))
             .bind(user)
             .fetch_all(&mut *self.tx)
             .await?
@@ -138,7 +145,7 @@ impl Tx {
 
 impl Store {
     pub async fn privilege_change(&self, id: &str) -> Result<Option<PrivilegeRecord>> {
-        sqlx::query("SELECT * FROM privilege_changes WHERE id = $1")
+        sqlx::query(BY_ID)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -148,17 +155,13 @@ impl Store {
 
     /// The open (pending or unconfirmed) changes for `user`.
     pub async fn open_privilege_changes(&self, user: &str) -> Result<Vec<PrivilegeRecord>> {
-        sqlx::query(
-            "SELECT * FROM privilege_changes
-             WHERE user_name = $1 AND state IN ('pending', 'unconfirmed')
-             ORDER BY requested_at, id",
-        )
-        .bind(user)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(decode)
-        .collect()
+        sqlx::query(OPEN_OF_USER)
+            .bind(user)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Changes in `state` (all when `None`), newest first.

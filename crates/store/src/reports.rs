@@ -1,11 +1,21 @@
 //! The latest standing-privilege scan and drift report of each device; a new report replaces the
 //! previous one.
 
-use brevet_proto::agent::{DeviceFindings, Finding};
-use brevet_proto::timefmt::rfc3339;
+use brevet_proto::agent::Finding;
 use sqlx::{Row, any::AnyRow};
 
 use crate::{Result, Store, Tx};
+
+/// A device's latest report, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRecord {
+    pub device: String,
+    pub reported_at: i64,
+    /// The device's own clock when it sent the report (RFC 3339, as checked by the server).
+    pub agent_time: String,
+    pub findings: Vec<Finding>,
+    pub drift: Vec<Finding>,
+}
 
 /// A report as stored.
 pub struct NewReport<'a> {
@@ -18,7 +28,7 @@ pub struct NewReport<'a> {
 
 impl Tx {
     /// The device's current report, read inside the transaction that will replace it.
-    pub async fn device_report(&mut self, device: &str) -> Result<Option<DeviceFindings>> {
+    pub async fn device_report(&mut self, device: &str) -> Result<Option<ReportRecord>> {
         sqlx::query("SELECT * FROM device_reports WHERE device = $1")
             .bind(device)
             .fetch_optional(&mut *self.tx)
@@ -49,7 +59,7 @@ impl Tx {
 
 impl Store {
     /// The latest report of every device (or of one), by device name.
-    pub async fn device_reports(&self, device: Option<&str>) -> Result<Vec<DeviceFindings>> {
+    pub async fn device_reports(&self, device: Option<&str>) -> Result<Vec<ReportRecord>> {
         sqlx::query(
             "SELECT * FROM device_reports WHERE ($1 IS NULL OR device = $1) ORDER BY device",
         )
@@ -62,12 +72,13 @@ impl Store {
     }
 }
 
-fn decode(row: &AnyRow) -> Result<DeviceFindings> {
+fn decode(row: &AnyRow) -> Result<ReportRecord> {
     let findings: String = row.try_get("findings")?;
     let drift: String = row.try_get("drift")?;
-    Ok(DeviceFindings {
+    Ok(ReportRecord {
         device: row.try_get("device")?,
-        reported_at: rfc3339(row.try_get("reported_at")?),
+        reported_at: row.try_get("reported_at")?,
+        agent_time: row.try_get("agent_time")?,
         findings: serde_json::from_str(&findings)?,
         drift: serde_json::from_str(&drift)?,
     })

@@ -1,10 +1,42 @@
 //! Elevation requests and their approvals.
 
-use brevet_proto::api::{Approval, DecisionView, RequestState, RequestView};
-use brevet_proto::timefmt::rfc3339;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use brevet_proto::api::RequestState;
+use sqlx::{AnyConnection, AssertSqlSafe, Row, any::AnyRow};
 
-use crate::{Engine, Error, Result, Store, Tx, opt_time};
+use crate::{Error, Result, Store, Tx};
+
+/// One request by id (locked with [`crate::Engine::for_update`] in a transaction).
+const BY_ID: &str = "SELECT * FROM requests WHERE id = $1";
+
+/// A stored request with its approvals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub id: String,
+    pub state: RequestState,
+    pub user: String,
+    pub device: String,
+    pub role: String,
+    pub duration_seconds: u64,
+    pub ticket: Option<String>,
+    pub reason: String,
+    pub start_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub approvals_required: u32,
+    /// Oldest first.
+    pub approvals: Vec<ApprovalRecord>,
+    /// The policy decision as the server recorded it ([`NewRequest::decision`]).
+    pub decision: serde_json::Value,
+    pub grant_id: Option<String>,
+}
+
+/// One approval of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub approver: String,
+    pub at: i64,
+}
 
 /// Which requests to list.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +62,8 @@ pub struct NewRequest {
     pub expires_at: i64,
     pub decided_at: Option<i64>,
     pub approvals_required: u32,
-    pub decision: DecisionView,
+    /// The policy decision, in whatever shape the server shows it; stored as JSON text.
+    pub decision: serde_json::Value,
 }
 
 impl Tx {
@@ -62,17 +95,14 @@ impl Tx {
     }
 
     /// Reads a request and, on PostgreSQL, locks its row until the transaction ends.
-    pub async fn lock_request(&mut self, id: &str) -> Result<Option<RequestView>> {
-        let sql = match self.engine {
-            Engine::Sqlite => "SELECT * FROM requests WHERE id = $1",
-            Engine::Postgres => "SELECT * FROM requests WHERE id = $1 FOR UPDATE",
-        };
-        let row = sqlx::query(sql)
+    pub async fn lock_request(&mut self, id: &str) -> Result<Option<RequestRecord>> {
+        let sql = format!("{BY_ID}{}", self.engine.for_update());
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?;
         match row {
-            Some(row) => Ok(Some(view(&mut self.tx, &row).await?)),
+            Some(row) => Ok(Some(decode(&mut self.tx, &row).await?)),
             None => Ok(None),
         }
     }
@@ -82,19 +112,23 @@ impl Tx {
     pub async fn lock_pending_requests(
         &mut self,
         of: crate::Holder<'_>,
-    ) -> Result<Vec<RequestView>> {
+    ) -> Result<Vec<RequestRecord>> {
         let sql = format!(
-            "SELECT * FROM requests WHERE {} = $1 AND state = 'pending' ORDER BY created_at, id{}",
+            concat!(
+                "SELECT * FROM requests WHERE {} = $1 AND ",
+                pending_request!(),
+                " ORDER BY created_at, id{}"
+            ),
             of.column(),
             self.engine.for_update()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(of.name())
             .fetch_all(&mut *self.tx)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            out.push(view(&mut self.tx, row).await?);
+            out.push(decode(&mut self.tx, row).await?);
         }
         Ok(out)
     }
@@ -143,17 +177,15 @@ impl Tx {
 
     /// Pending requests whose `expires_at` has passed; locked and skipped by other replicas.
     pub async fn due_requests(&mut self, now: i64, limit: i64) -> Result<Vec<String>> {
-        let sql = match self.engine {
-            Engine::Sqlite => {
-                "SELECT id FROM requests WHERE state = 'pending' AND expires_at <= $1
-                 ORDER BY expires_at LIMIT $2"
-            }
-            Engine::Postgres => {
-                "SELECT id FROM requests WHERE state = 'pending' AND expires_at <= $1
-                 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        Ok(sqlx::query_scalar(sql)
+        let sql = format!(
+            concat!(
+                "SELECT id FROM requests WHERE ",
+                pending_request!(),
+                " AND expires_at <= $1 ORDER BY expires_at LIMIT $2{}"
+            ),
+            self.engine.claim()
+        );
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(now)
             .bind(limit)
             .fetch_all(&mut *self.tx)
@@ -162,20 +194,20 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn request(&self, id: &str) -> Result<Option<RequestView>> {
+    pub async fn request(&self, id: &str) -> Result<Option<RequestRecord>> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query("SELECT * FROM requests WHERE id = $1")
+        let row = sqlx::query(BY_ID)
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
         match row {
-            Some(row) => Ok(Some(view(&mut conn, &row).await?)),
+            Some(row) => Ok(Some(decode(&mut conn, &row).await?)),
             None => Ok(None),
         }
     }
 
     /// Requests, newest first.
-    pub async fn requests(&self, f: &RequestFilter) -> Result<Vec<RequestView>> {
+    pub async fn requests(&self, f: &RequestFilter) -> Result<Vec<RequestRecord>> {
         let mut conn = self.pool().acquire().await?;
         let rows = sqlx::query(
             "SELECT * FROM requests
@@ -189,7 +221,7 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            out.push(view(&mut conn, row).await?);
+            out.push(decode(&mut conn, row).await?);
         }
         Ok(out)
     }
@@ -205,7 +237,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn view(conn: &mut AnyConnection, row: &AnyRow) -> Result<RequestView> {
+pub(crate) async fn decode(conn: &mut AnyConnection, row: &AnyRow) -> Result<RequestRecord> {
     let id: String = row.try_get("id")?;
     let approvals = sqlx::query(
         "SELECT approver, at FROM approvals WHERE request_id = $1 ORDER BY at, approver",
@@ -215,15 +247,15 @@ pub(crate) async fn view(conn: &mut AnyConnection, row: &AnyRow) -> Result<Reque
     .await?
     .iter()
     .map(|r| {
-        Ok(Approval {
+        Ok(ApprovalRecord {
             approver: r.try_get("approver")?,
-            at: rfc3339(r.try_get("at")?),
+            at: r.try_get("at")?,
         })
     })
     .collect::<Result<Vec<_>>>()?;
     let state: String = row.try_get("state")?;
     let decision: String = row.try_get("decision")?;
-    Ok(RequestView {
+    Ok(RequestRecord {
         state: RequestState::parse(&state)
             .ok_or_else(|| Error::Corrupt(format!("request state `{state}`")))?,
         user: row.try_get("user_name")?,
@@ -233,14 +265,15 @@ pub(crate) async fn view(conn: &mut AnyConnection, row: &AnyRow) -> Result<Reque
             .map_err(|_| Error::Corrupt("negative duration".into()))?,
         ticket: row.try_get("ticket")?,
         reason: row.try_get("reason")?,
-        start: opt_time(row.try_get("start_at")?),
-        created_at: rfc3339(row.try_get("created_at")?),
-        expires_at: rfc3339(row.try_get("expires_at")?),
-        decided_at: opt_time(row.try_get("decided_at")?),
+        start_at: row.try_get("start_at")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        decided_at: row.try_get("decided_at")?,
         approvals_required: u32::try_from(row.try_get::<i64, _>("approvals_required")?)
             .map_err(|_| Error::Corrupt("approvals_required".into()))?,
         approvals,
-        decision: serde_json::from_str(&decision)?,
+        decision: serde_json::from_str(&decision)
+            .map_err(|e| Error::Corrupt(format!("the decision of request `{id}`: {e}")))?,
         grant_id: row.try_get("grant_id")?,
         id,
     })

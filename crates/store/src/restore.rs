@@ -3,9 +3,9 @@
 //! the pending restore an administrator has to acknowledge (`meta.restore_pending`), and the
 //! records issued before it.
 
-use brevet_proto::api::{GrantView, RequestView};
+use sqlx::AssertSqlSafe;
 
-use crate::{Error, Result, Store, Tx};
+use crate::{Error, GrantRecord, RequestRecord, Result, Store, Tx};
 
 impl Store {
     /// `(restore generation, audit sequence number of the newest event)`, read together.
@@ -51,13 +51,16 @@ impl Tx {
     }
 
     /// The live grants issued at or before `t`, locked until the transaction ends.
-    pub async fn lock_live_grants_issued_before(&mut self, t: i64) -> Result<Vec<GrantView>> {
+    pub async fn lock_live_grants_issued_before(&mut self, t: i64) -> Result<Vec<GrantRecord>> {
         let sql = format!(
-            "SELECT * FROM grants WHERE state IN ('issued', 'active') AND issued_at <= $1
-             ORDER BY id{}",
+            concat!(
+                "SELECT * FROM grants WHERE ",
+                live_grant!(),
+                " AND issued_at <= $1 ORDER BY id{}"
+            ),
             self.engine.for_update()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(t)
             .fetch_all(&mut *self.tx)
             .await?;
@@ -68,19 +71,22 @@ impl Tx {
     pub async fn lock_pending_requests_created_before(
         &mut self,
         t: i64,
-    ) -> Result<Vec<RequestView>> {
+    ) -> Result<Vec<RequestRecord>> {
         let sql = format!(
-            "SELECT * FROM requests WHERE state = 'pending' AND created_at <= $1
-             ORDER BY created_at, id{}",
+            concat!(
+                "SELECT * FROM requests WHERE ",
+                pending_request!(),
+                " AND created_at <= $1 ORDER BY created_at, id{}"
+            ),
             self.engine.for_update()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(t)
             .fetch_all(&mut *self.tx)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            out.push(crate::requests::view(&mut self.tx, row).await?);
+            out.push(crate::requests::decode(&mut self.tx, row).await?);
         }
         Ok(out)
     }

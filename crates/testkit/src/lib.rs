@@ -10,6 +10,7 @@ mod mount_ns;
 mod pg_bins;
 mod postgres;
 mod run_as;
+mod scratch_db;
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
@@ -18,6 +19,7 @@ pub use bins::workspace_bin;
 pub use mount_ns::MountNamespace;
 pub use postgres::Postgres;
 pub use run_as::is_root;
+pub use scratch_db::{DbEngine, ScratchDb};
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 ///

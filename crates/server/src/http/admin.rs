@@ -1,5 +1,6 @@
 //! `/v1/users` and `/v1/devices`: administration (`manage_people`, `manage_devices`).
 
+use brevet_store::DeviceRecord;
 use std::sync::Arc;
 
 use axum::Json;
@@ -7,13 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use brevet_policy::Permission;
 use brevet_proto::api::{AddDevice, AddUser, DeviceView, GroupChange, UserCreated, UserView};
-use brevet_proto::timefmt::rfc3339;
 use brevet_proto::validate;
 use serde_json::json;
 
 use super::extract::Body;
 use crate::app::App;
 use crate::auth::Caller;
+use crate::views;
 use crate::{Error, authz, devices, people};
 
 pub async fn add_user(
@@ -88,13 +89,13 @@ pub async fn add_device(
     validate::role_name(&os)
         .map_err(|_| Error::Invalid(format!("invalid os `{os}`: expected a word such as linux")))?;
     let now = app.clock.now();
-    let device = DeviceView {
+    let device = DeviceRecord {
         name: name.clone(),
         tags: body.tags,
         groups: body.groups,
         os,
         enabled: true,
-        created_at: rfc3339(now),
+        created_at: now,
     };
     let mut tx = app.store.begin().await?;
     if app.store.device(&name).await?.is_some() {
@@ -102,7 +103,7 @@ pub async fn add_device(
             "device `{name}` already exists"
         )));
     }
-    tx.insert_device(&device, now).await?;
+    tx.insert_device(&device).await?;
     tx.audit(
         "device.added",
         caller.name(),
@@ -112,14 +113,20 @@ pub async fn add_device(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(device)))
+    Ok((StatusCode::CREATED, Json(views::device(device))))
 }
 
 pub async fn devices(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Vec<DeviceView>>, Error> {
-    let all = app.store.devices().await?;
+    let all = app
+        .store
+        .devices()
+        .await?
+        .into_iter()
+        .map(views::device)
+        .collect();
     Ok(Json(authz::visible_devices(&app, &caller, all)))
 }
 

@@ -70,7 +70,7 @@ pub async fn list(
     if let Some(grant) = &q.grant {
         let id = validate::id("grant id", grant)?;
         let mut group = vec![format!("grant:{id}")];
-        if let Some(g) = app.store.grant(id).await? {
+        if let Some(g) = app.store.grant(id).await?.map(crate::views::grant) {
             story_visible = authz::sees_grant(&app, &caller, &g).await?;
             group.push(format!("request:{}", g.request_id));
         }

@@ -43,8 +43,9 @@ pub async fn list(
         // Scoped readers see a subset of what is read: read the most, keep what they may see.
         limit: Some(if all { want } else { 1000 }),
     };
-    let mut visible =
-        authz::visible_grants(&app, &caller, app.store.grants(&filter).await?).await?;
+    let found = app.store.grants(&filter).await?;
+    let found = found.into_iter().map(crate::views::grant).collect();
+    let mut visible = authz::visible_grants(&app, &caller, found).await?;
     visible.truncate(usize::try_from(want).unwrap_or(1000));
     Ok(Json(visible))
 }

@@ -62,7 +62,7 @@ pub async fn list(
         // Scoped readers see a subset of what is read: read the most, keep what they may see.
         limit: Some(if all { want } else { 1000 }),
     };
-    let found = app.store.requests(&filter).await?;
+    let found = crate::views::requests(app.store.requests(&filter).await?)?;
     let mut visible = authz::visible_requests(&app, &caller, found).await?;
     visible.truncate(usize::try_from(want).unwrap_or(1000));
     Ok(Json(visible))

@@ -1,11 +1,12 @@
-//! The schema and its migrations. Each migration is a list of statements that both engines
-//! accept; the `meta.schema_version` row records how far a database has come. Migrations only
-//! ever append: a released migration is never edited.
+//! The released migration steps, oldest first. A released step is never edited, reordered or
+//! removed: its checksum is recorded in every database it ran on, and `brevetd` refuses to start
+//! on a database whose recorded checksum differs (`docs/migrations.md`). Changes go in a new
+//! step at the end.
 
-use sqlx::Executor;
+use super::{Sql, Step};
 
-use crate::{Engine, Result, Store};
-
+/// The first landed schema: people and their sessions, devices, requests and approvals, grants,
+/// and the audit chain with its head.
 const V1: &[&str] = &[
     "CREATE TABLE users (
         name TEXT PRIMARY KEY,
@@ -240,53 +241,56 @@ const V10: &[&str] = &[
     "INSERT INTO meta (key, value) VALUES ('restore_generation', '1')",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
-
-pub(crate) async fn migrate(store: &Store) -> Result<()> {
-    if store.engine == Engine::Sqlite {
-        // Persistent in the file: readers never block the writer.
-        store.pool().execute("PRAGMA journal_mode = WAL").await?;
-    }
-    let mut tx = store.begin().await?;
-    if tx.engine == Engine::Postgres {
-        // Two replicas starting at once must not both migrate.
-        tx.tx
-            .execute("SELECT pg_advisory_xact_lock(7162534)")
-            .await?;
-    }
-    tx.tx
-        .execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        .await?;
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
-            .fetch_optional(&mut *tx.tx)
-            .await?;
-    let current: usize = match current {
-        None => 0,
-        Some(v) => v
-            .parse()
-            .map_err(|_| crate::Error::Corrupt(format!("schema_version `{v}`")))?,
-    };
-    if current > MIGRATIONS.len() {
-        return Err(crate::Error::Config(format!(
-            "the database schema is version {current}, newer than this brevetd ({}); upgrade brevetd",
-            MIGRATIONS.len()
-        )));
-    }
-    for migration in &MIGRATIONS[current..] {
-        for statement in *migration {
-            tx.tx.execute(*statement).await?;
-        }
-    }
-    if current < MIGRATIONS.len() {
-        let v = MIGRATIONS.len().to_string();
-        sqlx::query("DELETE FROM meta WHERE key = 'schema_version'")
-            .execute(&mut *tx.tx)
-            .await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)")
-            .bind(v)
-            .execute(&mut *tx.tx)
-            .await?;
-    }
-    tx.commit().await
-}
+/// Every step, in order; `version` is the position plus one.
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        name: "initial",
+        sql: Sql::Both(V1),
+    },
+    Step {
+        version: 2,
+        name: "devices",
+        sql: Sql::Both(V2),
+    },
+    Step {
+        version: 3,
+        name: "audit_search",
+        sql: Sql::Both(V3),
+    },
+    Step {
+        version: 4,
+        name: "syslog_cursor",
+        sql: Sql::Both(V4),
+    },
+    Step {
+        version: 5,
+        name: "device_events",
+        sql: Sql::Both(V5),
+    },
+    Step {
+        version: 6,
+        name: "login_failures",
+        sql: Sql::Both(V6),
+    },
+    Step {
+        version: 7,
+        name: "webhooks",
+        sql: Sql::Both(V7),
+    },
+    Step {
+        version: 8,
+        name: "login_throttle",
+        sql: Sql::Both(V8),
+    },
+    Step {
+        version: 9,
+        name: "privilege_changes",
+        sql: Sql::Both(V9),
+    },
+    Step {
+        version: 10,
+        name: "superseded_certs",
+        sql: Sql::Both(V10),
+    },
+];
