@@ -211,7 +211,11 @@ fn password_hashing_is_bounded() {
     println!("password hashing: peak {peak} at once, {threads} threads, {cores} cores");
     assert_eq!(threads, cores);
     assert!(peak >= 1 && peak <= threads, "peak {peak} > {threads}");
-    assert_eq!(metric(&c.admin, "brevet_password_hashes_running"), 0);
+    // The pool is one per process: under `cargo test` other tests in this binary hash at the
+    // same time, so the gauge is waited on (it must come back to 0: no check leaks a slot).
+    wait_for("no password check running", 30, || {
+        metric(&c.admin, "brevet_password_hashes_running") == 0
+    });
     drop(h.login("alice"));
 }
 
