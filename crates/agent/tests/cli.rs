@@ -1,5 +1,7 @@
 //! The `brevet-agent` binary's own contract: usage errors, and `scan` on a directory tree.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 use std::process::Command;
 
 fn agent(args: &[&str]) -> std::process::Output {

@@ -4,6 +4,8 @@
 //! sends (method, path, query, bearer token, JSON body), how error bodies, bodiless errors and
 //! redirects are surfaced, and that only the given CA is trusted.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::mpsc;

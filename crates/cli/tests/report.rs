@@ -2,6 +2,8 @@
 //! is made and approved; the JSON report counts them, the text report prints, and `--html`
 //! writes a page naming the grant.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use common::{Person, start};

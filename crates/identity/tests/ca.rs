@@ -1,5 +1,7 @@
 //! The CA's checks on its inputs and the shape of what it issues.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 use std::time::{Duration, SystemTime};
 
 use brevet_identity::Error;

@@ -1,5 +1,7 @@
 //! Login, sessions and step-up MFA over real HTTPS.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;

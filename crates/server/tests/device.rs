@@ -2,6 +2,8 @@
 //! tokens, the long-poll that an approval wakes, acknowledgements, the unconfirmed-removal alert,
 //! disabling, certificate renewal, and reports.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -7,6 +7,8 @@
 //!
 //! Needs `cargo build --workspace --bins` first (the test runs `target/debug/brevetd`).
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;

@@ -1,6 +1,8 @@
 //! The request → decision → approval → signed grant → end cycle, over real HTTPS, on SQLite and
 //! PostgreSQL.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use brevet_proto::api::{GrantState, RequestState};

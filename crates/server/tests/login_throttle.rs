@@ -1,6 +1,8 @@
 //! Login throttling beyond one account (`throttle.rs`), bounded password hashing, and the
 //! offline recovery commands, over real HTTPS from several loopback source addresses.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;

@@ -2,6 +2,8 @@
 //! and what they asked for, approvals re-check what made a request grantable, giving power
 //! needs a second administrator, and reserved names are refused.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use brevet_proto::api::{AddDevice, GrantState, RequestState};

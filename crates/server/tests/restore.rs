@@ -8,6 +8,8 @@
 //! too (a whole data-dir backup, which brevetd cannot tell), the agents' memory of the newest
 //! server state catches it.
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use brevet_proto::api::GrantState;

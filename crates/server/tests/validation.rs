@@ -1,5 +1,7 @@
 //! Hostile input is refused with a clear error naming it, and changes nothing (DESIGN §10).
 
+#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+
 mod common;
 
 use brevet_proto::api::{AddDevice, CreateRequest, RequestState};
