@@ -1,6 +1,9 @@
 //! The `brevet-agent` binary's own contract: usage errors, and `scan` on a directory tree.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 use std::process::Command;
 

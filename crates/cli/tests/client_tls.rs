@@ -4,7 +4,10 @@
 //! sends (method, path, query, bearer token, JSON body), how error bodies, bodiless errors and
 //! redirects are surfaced, and that only the given CA is trusted.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};

@@ -1,7 +1,10 @@
 //! The command-line contract of DESIGN §9, black-box: the real `brevetd` and `brevet` binaries,
 //! real HTTPS, the JSON keys scripts rely on, and one-line errors with a non-zero exit.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 use std::path::Path;
 

@@ -2,7 +2,10 @@
 //! is made and approved; the JSON report counts them, the text report prints, and `--html`
 //! writes a page naming the grant.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

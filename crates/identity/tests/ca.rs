@@ -1,6 +1,9 @@
 //! The CA's checks on its inputs and the shape of what it issues.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 use std::time::{Duration, SystemTime};
 

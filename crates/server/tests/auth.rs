@@ -1,6 +1,9 @@
 //! Login, sessions and step-up MFA over real HTTPS.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 #[path = "support/raw_tls.rs"]

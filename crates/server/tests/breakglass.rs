@@ -1,7 +1,10 @@
 //! Break-glass over real HTTPS on SQLite and PostgreSQL: only whom the policy names, only with a
 //! fresh second factor, at once and without an approver, and loudly (alert, marked grant).
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

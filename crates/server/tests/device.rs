@@ -2,7 +2,10 @@
 //! tokens, the long-poll that an approval wakes, acknowledgements, the unconfirmed-removal alert,
 //! disabling, certificate renewal, and reports.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

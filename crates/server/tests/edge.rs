@@ -7,7 +7,10 @@
 //!
 //! Needs `cargo build --workspace --bins` first (the test runs `target/debug/brevetd`).
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 #[path = "support/raw_tls.rs"]

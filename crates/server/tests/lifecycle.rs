@@ -1,7 +1,10 @@
 //! The request → decision → approval → signed grant → end cycle, over real HTTPS, on SQLite and
 //! PostgreSQL.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

@@ -1,7 +1,10 @@
 //! Login throttling beyond one account (`throttle.rs`), bounded password hashing, and the
 //! offline recovery commands, over real HTTPS from several loopback source addresses.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 #[path = "support/raw_tls.rs"]

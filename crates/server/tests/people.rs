@@ -2,7 +2,10 @@
 //! and what they asked for, approvals re-check what made a request grantable, giving power
 //! needs a second administrator, and reserved names are refused.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

@@ -6,7 +6,10 @@
 //! events, and a file and a package changed during it as `grant.changes`, across a server
 //! outage and an agent restart, each exactly once.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

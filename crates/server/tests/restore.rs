@@ -8,7 +8,10 @@
 //! too (a whole data-dir backup, which brevetd cannot tell), the agents' memory of the newest
 //! server state catches it.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

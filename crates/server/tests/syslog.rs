@@ -6,7 +6,10 @@
 //! which the server trusts through `[syslog] ca_file`. Messages repeated on the wire (allowed
 //! after a restart or a broken connection) must be byte-identical to the first copy.
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 

@@ -1,6 +1,9 @@
 //! Hostile input is refused with a clear error naming it, and changes nothing (DESIGN §10).
 
-#![allow(clippy::unwrap_used, reason = "an integration test: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
 
 mod common;
 
