@@ -1,5 +1,10 @@
 //! The `brevet-agent` binary's own contract: usage errors, and `scan` on a directory tree.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::process::Command;
 
 fn agent(args: &[&str]) -> std::process::Output {

@@ -7,6 +7,11 @@
 //! operations: the `visudo` probe, a sudoers check, a group change, ending a process, an account
 //! lookup. Each fake writes its name into a marker file if it is ever run.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;

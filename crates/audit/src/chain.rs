@@ -7,9 +7,11 @@
 //! secret, so it cannot by itself expose a log rewritten from some point onward, or a tail cut
 //! off; that is what signed checkpoints are for (see [`crate::verify_against_checkpoint`]).
 
+use brevet_proto::canonical::write_value;
+
 use crate::Error;
 use crate::error::VerifyError;
-use crate::event::{Event, Sealed, canonical_value, check_at, check_kind, leaf_hash};
+use crate::event::{Event, Sealed, check_at, check_kind, leaf_hash};
 use crate::hash::{self, CHAIN, Hash};
 
 /// The end of the chain: the last sequence number and its chain hash.
@@ -132,8 +134,8 @@ fn check_round_trip(data: &serde_json::Value) -> Result<(), Error> {
     let text = serde_json::to_string(data).map_err(encoding)?;
     let back: serde_json::Value = serde_json::from_str(&text).map_err(encoding)?;
     let (mut want, mut got) = (Vec::new(), Vec::new());
-    canonical_value(data, &mut want)?;
-    canonical_value(&back, &mut got)?;
+    write_value(data, &mut want)?;
+    write_value(&back, &mut got)?;
     if want == got {
         Ok(())
     } else {

@@ -5,6 +5,7 @@
 //! included, so the hash does not depend on how a record was stored or re-serialised, and any
 //! edit to any field changes it.
 
+use brevet_proto::canonical::{write_scalar, write_value};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -89,10 +90,10 @@ impl From<brevet_proto::api::AuditEventView> for Sealed {
 
 /// The RFC 6962 leaf hash of `event`: `SHA-256(0x00 || canonical_json(event))`.
 ///
-/// The canonical JSON is written directly (keys of the event in sorted order, `data` with its
-/// keys sorted at every level), without building an intermediate value: verifying an export
-/// spends most of its time here. It yields exactly the bytes of `brevet_proto::canonical`
-/// (checked by a property test).
+/// The event's fields are laid out in sorted order here and `data` goes through
+/// `brevet_proto::canonical::write_value`, the one canonical writer, without first building a
+/// value of the whole event: verifying an export spends most of its time here. It yields
+/// exactly the bytes of `brevet_proto::canonical::to_string` (checked by a property test).
 pub fn leaf_hash(event: &Event) -> Result<[u8; 32], Error> {
     let mut json = Vec::with_capacity(256);
     canonical_event(event, &mut json)?;
@@ -102,57 +103,19 @@ pub fn leaf_hash(event: &Event) -> Result<[u8; 32], Error> {
 /// `{"actor":…,"at":…,"data":…,"kind":…,"seq":…,"subject":…}`: the fields in sorted order.
 fn canonical_event(e: &Event, out: &mut Vec<u8>) -> Result<(), Error> {
     out.extend_from_slice(b"{\"actor\":");
-    write_json(out, &e.actor)?;
+    write_scalar(out, &e.actor)?;
     out.extend_from_slice(b",\"at\":");
-    write_json(out, &e.at)?;
+    write_scalar(out, &e.at)?;
     out.extend_from_slice(b",\"data\":");
-    canonical_value(&e.data, out)?;
+    write_value(&e.data, out)?;
     out.extend_from_slice(b",\"kind\":");
-    write_json(out, &e.kind)?;
+    write_scalar(out, &e.kind)?;
     out.extend_from_slice(b",\"seq\":");
     out.extend_from_slice(e.seq.to_string().as_bytes());
     out.extend_from_slice(b",\"subject\":");
-    write_json(out, &e.subject)?;
+    write_scalar(out, &e.subject)?;
     out.push(b'}');
     Ok(())
-}
-
-/// Compact JSON with object keys sorted at every level (whatever order the map keeps).
-pub(crate) fn canonical_value(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), Error> {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json(out, key)?;
-                out.push(b':');
-                canonical_value(value, out)?;
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical_value(item, out)?;
-            }
-            out.push(b']');
-        }
-        scalar => write_json(out, scalar)?,
-    }
-    Ok(())
-}
-
-/// serde_json's compact form of a string or scalar (its escaping is deterministic).
-pub(crate) fn write_json(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> Result<(), Error> {
-    serde_json::to_writer(out, v).map_err(|e| Error::Encoding(e.to_string()))
 }
 
 pub(crate) fn leaf_of(bytes: &[u8]) -> Hash {

@@ -17,11 +17,12 @@
 //! hashed from the parsed value. For every line the recogniser accepts, both ways give the same
 //! leaf hash (property-tested), so the verdict never depends on the path taken.
 
+use brevet_proto::canonical::{write_scalar, write_value};
 use serde::Deserialize;
 
 use crate::Error;
 use crate::chain::Recorded;
-use crate::event::{Event, Sealed, canonical_value, write_json};
+use crate::event::{Event, Sealed};
 use crate::hash::{self, Hash, LEAF};
 use crate::verifier::Hashed;
 
@@ -37,14 +38,14 @@ pub fn write_export_line(sealed: &Sealed, out: &mut Vec<u8>) -> Result<(), Error
         (b",\"subject\":", &e.subject),
     ] {
         out.extend_from_slice(name);
-        write_json(out, text)?;
+        write_scalar(out, text)?;
     }
     out.extend_from_slice(b",\"data\":");
-    canonical_value(&e.data, out)?;
+    write_value(&e.data, out)?;
     out.extend_from_slice(b",\"leaf_hash\":");
-    write_json(out, &sealed.leaf_hash)?;
+    write_scalar(out, &sealed.leaf_hash)?;
     out.extend_from_slice(b",\"chain_hash\":");
-    write_json(out, &sealed.chain_hash)?;
+    write_scalar(out, &sealed.chain_hash)?;
     out.extend_from_slice(b"}\n");
     Ok(())
 }

@@ -6,6 +6,11 @@
 //! caught at the genuine event that follows it; a log cut short is caught only against a
 //! checkpoint, at the first missing event.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use brevet_audit::{
     Checkpoint, Head, Sealed, VerifyError, merkle_root, seal, verify, verify_against_checkpoint,
 };

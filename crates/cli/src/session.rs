@@ -199,7 +199,8 @@ fn readable_by_others(_path: &Path) -> Result<bool, Error> {
     Ok(false)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -2,6 +2,11 @@
 //! checkpoint, the log grows, an export verifies offline against the witness's checkpoint and
 //! the data dir's `audit.pub`, and an edited export fails with exit 1 naming the event.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

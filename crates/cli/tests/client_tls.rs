@@ -4,6 +4,11 @@
 //! sends (method, path, query, bearer token, JSON body), how error bodies, bodiless errors and
 //! redirects are surfaced, and that only the given CA is trusted.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::mpsc;

@@ -1,6 +1,11 @@
 //! The command-line contract of DESIGN §9, black-box: the real `brevetd` and `brevet` binaries,
 //! real HTTPS, the JSON keys scripts rely on, and one-line errors with a non-zero exit.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::path::Path;
 
 use serde_json::Value;

@@ -2,6 +2,11 @@
 //! device and a sandboxed agent; the printed credentials drive the whole cycle through `brevet`,
 //! and the grant appears as a drop-in in the sandbox and goes away with `done`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

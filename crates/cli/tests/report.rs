@@ -2,6 +2,11 @@
 //! is made and approved; the JSON report counts them, the text report prints, and `--html`
 //! writes a page naming the grant.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use common::{Person, start};

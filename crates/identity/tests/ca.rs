@@ -1,5 +1,10 @@
 //! The CA's checks on its inputs and the shape of what it issues.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::time::{Duration, SystemTime};
 
 use brevet_identity::Error;

@@ -2,6 +2,11 @@
 //! the server certificate and a device certificate for a key made "on the device", and the two
 //! rustls connections exchange bytes through buffers instead of sockets.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

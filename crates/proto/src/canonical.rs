@@ -13,45 +13,49 @@ use crate::Error;
 /// Serialises `value` as canonical JSON.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
     let value = serde_json::to_value(value).map_err(|e| Error::Encoding(e.to_string()))?;
-    let mut out = String::new();
-    write_value(&value, &mut out);
-    Ok(out)
+    let mut out = Vec::with_capacity(256);
+    write_value(&value, &mut out)?;
+    String::from_utf8(out).map_err(|e| Error::Encoding(e.to_string()))
 }
 
-fn write_value(value: &Value, out: &mut String) {
+/// Appends the canonical JSON of `value` to `out`: object keys sorted at every level (whatever
+/// order the map keeps), no whitespace. The one canonical writer of the workspace: grant and
+/// state stamps are signed over it and audit events hashed over it (`brevet_audit`).
+pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), Error> {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_string(key, out);
-                out.push(':');
-                write_value(&map[key], out);
+                write_scalar(out, key)?;
+                out.push(b':');
+                write_value(item, out)?;
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_value(item, out);
+                write_value(item, out)?;
             }
-            out.push(']');
+            out.push(b']');
         }
-        Value::String(s) => write_string(s, out),
-        other => out.push_str(&other.to_string()),
+        scalar => write_scalar(out, scalar)?,
     }
+    Ok(())
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is deterministic; reuse it.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+/// Appends serde_json's compact form of a string or scalar (its escaping and number formatting
+/// are deterministic).
+pub fn write_scalar(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> Result<(), Error> {
+    serde_json::to_writer(out, v).map_err(|e| Error::Encoding(e.to_string()))
 }
 
 #[cfg(test)]
@@ -65,6 +69,21 @@ mod tests {
         assert_eq!(
             to_string(&v).unwrap(),
             r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#
+        );
+    }
+
+    /// A fixed vector: escapes, non-ASCII, numbers, nesting. These bytes are what grants are
+    /// signed over and audit events hashed over; they must never change.
+    #[test]
+    fn fixed_bytes() {
+        let v: Value = serde_json::from_str(
+            r#"{"z":[1,-2,3.5,1e300,18446744073709551615],"a":{"\u0001\n":"é\"\\/\u2028","":null},"m":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            to_string(&v).unwrap(),
+            "{\"a\":{\"\":null,\"\\u0001\\n\":\"é\\\"\\\\/\u{2028}\"},\"m\":false,\
+             \"z\":[1,-2,3.5,1e+300,18446744073709551615]}"
         );
     }
 

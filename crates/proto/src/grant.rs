@@ -196,6 +196,30 @@ mod tests {
         }
     }
 
+    /// Fixed bytes: the canonical document and its Ed25519 signature (deterministic) under a
+    /// fixed key. Agents in the field verify these bytes; they must never change.
+    #[test]
+    fn fixed_vector() {
+        let k = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+        let signed = sample().sign(&k).unwrap();
+        assert_eq!(
+            signed.doc,
+            concat!(
+                r#"{"approvers":["bob"],"commands":["/usr/bin/apt-get update"],"device":"web-01","#,
+                r#""grant_id":"0b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d","issued_at":"2026-11-28T10:00:00Z","#,
+                r#""kind":"normal","not_after":"2026-11-28T10:30:00Z","#,
+                r#""not_before":"2026-11-28T10:00:00Z","#,
+                r#""request_id":"1b7f5b1e-8a4e-4c41-9d1e-2f7c8a9b0c1d","role":"pkg-update","#,
+                r#""runas":"root","ticket":"CHG-1234","user":"alice","v":1}"#
+            )
+        );
+        assert_eq!(
+            signed.sig,
+            "jq0EkTXmgFPdFDZvxioTfTqmVtV/v0YXBym8ZIVG8zKcHRCsz7ry5YxRQcqRTD0CUsH5O7WIiC7yfK0ypbNEBA=="
+        );
+        assert_eq!(signed.verify(k.public_key().as_ref()).unwrap(), sample());
+    }
+
     #[test]
     fn signs_and_verifies() {
         let k = key();

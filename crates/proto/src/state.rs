@@ -130,6 +130,21 @@ mod tests {
         Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap()
     }
 
+    /// Fixed bytes: the canonical stamp and its signature under a fixed key.
+    #[test]
+    fn fixed_vector() {
+        let k = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+        let signed = stamp(3, 42).sign(&k).unwrap();
+        assert_eq!(
+            signed.doc,
+            r#"{"audit_seq":42,"device":"web-01","generation":3,"issued_at":"2026-12-04T10:00:00Z","v":1}"#
+        );
+        assert_eq!(
+            signed.sig,
+            "Q8RMrAQIeOw7TRjcokFd9OF3ut5qNqVrGzzc5X26vMtDJkTJ8P0JIwr+l1a4UxRresceG2rk1xaDyw8EKFWYBw=="
+        );
+    }
+
     fn stamp(generation: u64, audit_seq: u64) -> ServerState {
         ServerState {
             v: 1,

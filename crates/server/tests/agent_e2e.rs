@@ -2,6 +2,11 @@
 //! sandbox root (`--root`). Grants appear and disappear as drop-ins; tampered grants are refused
 //! and reported; a grant ends on time on the device even when the server is dead.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::time::Duration;

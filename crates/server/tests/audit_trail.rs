@@ -6,6 +6,11 @@
 //! The `brevet` commands run in-process through `brevet_cli::run` with the exact arguments a
 //! person would type (`crates/cli/tests/audit_cli.rs` runs the real binaries).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::path::Path;

@@ -1,5 +1,10 @@
 //! Login, sessions and step-up MFA over real HTTPS.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;

@@ -8,6 +8,11 @@
 //! not found), `A` allowed (anything else below 500: the call passed authorization and may
 //! still fail on its input or state, e.g. 400 or 409).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,6 +1,11 @@
 //! Break-glass over real HTTPS on SQLite and PostgreSQL: only whom the policy names, only with a
 //! fresh second factor, at once and without an approver, and loudly (alert, marked grant).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::api::{GrantState, RequestState};

@@ -2,6 +2,11 @@
 //! tokens, the long-poll that an approval wakes, acknowledgements, the unconfirmed-removal alert,
 //! disabling, certificate renewal, and reports.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

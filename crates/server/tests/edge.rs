@@ -7,6 +7,11 @@
 //!
 //! Needs `cargo build --workspace --bins` first (the test runs `target/debug/brevetd`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;

@@ -1,6 +1,11 @@
 //! The request → decision → approval → signed grant → end cycle, over real HTTPS, on SQLite and
 //! PostgreSQL.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::api::{GrantState, RequestState};

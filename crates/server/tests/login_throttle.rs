@@ -1,6 +1,11 @@
 //! Login throttling beyond one account (`throttle.rs`), bounded password hashing, and the
 //! offline recovery commands, over real HTTPS from several loopback source addresses.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 #[path = "support/raw_tls.rs"]
 mod raw_tls;
@@ -211,7 +216,11 @@ fn password_hashing_is_bounded() {
     println!("password hashing: peak {peak} at once, {threads} threads, {cores} cores");
     assert_eq!(threads, cores);
     assert!(peak >= 1 && peak <= threads, "peak {peak} > {threads}");
-    assert_eq!(metric(&c.admin, "brevet_password_hashes_running"), 0);
+    // The pool is one per process: under `cargo test` other tests in this binary hash at the
+    // same time, so the gauge is waited on (it must come back to 0: no check leaks a slot).
+    wait_for("no password check running", 30, || {
+        metric(&c.admin, "brevet_password_hashes_running") == 0
+    });
     drop(h.login("alice"));
 }
 

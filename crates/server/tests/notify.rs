@@ -3,6 +3,11 @@
 //! restart) nothing is lost, and what arrives comes in `seq` order. Only admins manage webhooks,
 //! and hostile URLs are refused before anything is stored.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -2,6 +2,11 @@
 //! and what they asked for, approvals re-check what made a request grantable, giving power
 //! needs a second administrator, and reserved names are refused.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::api::{AddDevice, GrantState, RequestState};

@@ -1,6 +1,11 @@
 //! Group-type roles with the real `gpasswd`, as root inside a private mount namespace over a
 //! copy of `/etc`: the user joins the group for the grant and leaves it at the end.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -6,6 +6,11 @@
 //! events, and a file and a package changed during it as `grant.changes`, across a server
 //! outage and an agent restart, each exactly once.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -8,6 +8,11 @@
 //! too (a whole data-dir backup, which brevetd cannot tell), the agents' memory of the newest
 //! server state catches it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::api::GrantState;

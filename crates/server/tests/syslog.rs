@@ -6,6 +6,11 @@
 //! which the server trusts through `[syslog] ca_file`. Messages repeated on the wire (allowed
 //! after a restart or a broken connection) must be byte-identical to the first copy.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::collections::{BTreeMap, HashSet};

@@ -4,6 +4,11 @@
 //! grants or grants of other devices are refused; a malformed batch is refused whole. (The real
 //! agent and sudo produce these events in `real_sudo.rs`.)
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::agent::{DeviceEvent, DeviceEventKind};

@@ -1,5 +1,10 @@
 //! Hostile input is refused with a clear error naming it, and changes nothing (DESIGN §10).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use brevet_proto::api::{AddDevice, CreateRequest, RequestState};

@@ -75,7 +75,15 @@ pub fn environ_matches(environ: &[u8], user: &str, uid: Option<u32>) -> bool {
     })
 }
 
-/// PIDs under `proc` whose environment names the user and that started at or after `since`.
+/// How much earlier than `since` a process may seem to start and still count. `btime` is whole
+/// seconds and drifts from the wall clock (0.45 s on the CI machine), and `starttime / CLK_TCK`
+/// is truncated, so a process started a moment after a grant's `not_before` can read up to
+/// about 2 s early; missing it would leave a root process alive past the grant. Counting a
+/// process of the same sudo user from just before is the safe side.
+const START_SLACK: i64 = 3;
+
+/// PIDs under `proc` whose environment names the user and that started at or after `since`
+/// (less [`START_SLACK`]).
 pub fn sudo_processes(proc: &Path, user: &str, uid: Option<u32>, since_unix: i64) -> Vec<u32> {
     let Some(clock) = ProcClock::read(proc) else {
         return Vec::new();
@@ -102,7 +110,7 @@ pub fn sudo_processes(proc: &Path, user: &str, uid: Option<u32>, since_unix: i64
                 return false;
             };
             let started = clock.btime + i64::try_from(ticks).unwrap_or(i64::MAX) / clock.clk_tck;
-            state != 'Z' && started >= since_unix
+            state != 'Z' && started.saturating_add(START_SLACK) >= since_unix
         })
         .collect();
     pids.sort_unstable();
@@ -192,6 +200,13 @@ mod tests {
             .unwrap();
         let found = sudo_processes(proc, &user, None, since);
         assert_eq!(found, vec![child.id()]);
+        // A grant whose `not_before` (whole seconds) lies a second after the wall-clock second
+        // the child started in: `btime` rounding must not make the child look older than it.
+        assert_eq!(
+            sudo_processes(proc, &user, None, since + 5 + 1),
+            vec![child.id()],
+            "a process started a moment after the grant was missed"
+        );
         assert!(
             sudo_processes(proc, &user, None, since + 3600).is_empty(),
             "started before the grant"

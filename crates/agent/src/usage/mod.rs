@@ -167,9 +167,11 @@ impl Usage {
                     odd += 1;
                     continue;
                 };
-                let logged = self.logged_utc(&rec.time, now);
-                let plausible = (earliest..=now + TIME_SLACK).contains(&logged);
-                let at = if plausible { logged } else { now };
+                let logged = self
+                    .logged_utc(&rec.time, now)
+                    .filter(|t| (earliest..=now + TIME_SLACK).contains(t));
+                let plausible = logged.is_some();
+                let at = logged.unwrap_or(now);
                 let Some(grant) = tie(&journal.active, &journal.usage.recent, &rec.user, at) else {
                     nobody += 1;
                     continue;
@@ -215,22 +217,20 @@ impl Usage {
     }
 
     /// The UTC time of a logged local time; without a year, the year that puts it nearest to
-    /// `now`.
-    fn logged_utc(&self, t: &sudolog::LoggedTime, now: i64) -> i64 {
-        let secs = i64::from(t.hour * 3600 + t.minute * 60 + t.second);
+    /// `now`. `None` when no such date exists (sudo never writes one).
+    fn logged_utc(&self, t: &sudolog::LoggedTime, now: i64) -> Option<i64> {
         let at = |year: i64| {
             self.zone
-                .to_utc(localtime::days_from_civil(year, t.month, t.day) * 86_400 + secs)
+                .to_utc(year, t.month, t.day, (t.hour, t.minute, t.second))
         };
         match t.year {
             Some(y) => at(i64::from(y)),
             None => {
-                let y = localtime::year_of(now + self.zone.offset_at(now));
+                let y = self.zone.year_at(now);
                 [y - 1, y, y + 1]
                     .into_iter()
-                    .map(at)
+                    .filter_map(at)
                     .min_by_key(|u| u.abs_diff(now))
-                    .unwrap_or(now)
             }
         }
     }

@@ -223,7 +223,7 @@ fn logged_times_are_converted_and_checked() {
     // The device is at UTC+1: sudo writes 11:00:10 for 10:00:10Z.
     fs::write(
         env.root.path("/etc/localtime"),
-        localtime::tests::tzif(&[3600], &[(0, 0)]),
+        localtime::tests::tzif(3600),
     )
     .unwrap();
     let (mut j, mut u) = env.open();
@@ -249,9 +249,12 @@ fn logged_times_are_converted_and_checked() {
     );
     // A year boundary: `Dec 31 23:59:59` read on Jan 1 is last year's.
     let u2 = Usage::open(&Root::new(env.root.path("/nowhere")), &env.state).unwrap();
-    let jan1 = localtime::days_from_civil(2027, 1, 1) * 86_400;
+    let jan1 = 1_798_761_600; // 2027-01-01T00:00:00Z
     let t = sudolog::parse("Dec 31 23:59:59 : a : PWD=/ ; USER=root ; COMMAND=/x").unwrap();
-    assert_eq!(u2.logged_utc(&t.time, jan1 + 5), jan1 - 1);
+    assert_eq!(u2.logged_utc(&t.time, jan1 + 5), Some(jan1 - 1));
+    // No such day: the agent's time is used, never a guess.
+    let t = sudolog::parse("Feb 30 10:00:00 : a : PWD=/ ; USER=root ; COMMAND=/x").unwrap();
+    assert_eq!(u2.logged_utc(&t.time, jan1 + 5), None);
 }
 
 #[test]

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use brevet_audit::Event;
 use brevet_proto::validate::{WebhookUrl, webhook_target, webhook_url};
-use rustls::ClientConfig;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::event::{body, notable, signature};
@@ -43,10 +42,20 @@ const LEASE_MS: i64 = 15_000;
 /// Runs the workers until aborted. `addr` (with the host name) names this replica in the
 /// leases, stable across restarts so a restarted server resumes at once.
 pub async fn run(app: Arc<App>, addr: SocketAddr) {
-    let tls = tokio::task::spawn_blocking(super::post::tls_config)
-        .await
-        .ok()
-        .flatten();
+    let allow_private = app.config.notify.allow_private_targets;
+    // Loads the platform's CA roots from disk: off the async threads.
+    let client = match tokio::task::spawn_blocking(move || super::post::client(allow_private)).await
+    {
+        Ok(Ok(client)) => Some(client),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "https:// webhooks cannot be delivered");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: the client set-up failed");
+            None
+        }
+    };
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let owner = format!("{}/{addr}", host.trim());
     // Dropping the set (when this task is aborted) aborts every worker.
@@ -72,7 +81,7 @@ pub async fn run(app: Arc<App>, addr: SocketAddr) {
                         id: w.id.clone(),
                         url: w.url,
                         owner: owner.clone(),
-                        tls: tls.clone(),
+                        client: client.clone(),
                     };
                     workers.insert(w.id, set.spawn(worker.run()));
                 }
@@ -88,7 +97,7 @@ struct Worker {
     id: String,
     url: String,
     owner: String,
-    tls: Option<Arc<ClientConfig>>,
+    client: Option<reqwest::Client>,
 }
 
 struct State {
@@ -235,7 +244,7 @@ impl Worker {
             headers,
         };
         let allow_private = self.app.config.notify.allow_private_targets;
-        let result = match post(self.tls.as_ref(), delivery, allow_private).await {
+        let result = match post(self.client.as_ref(), delivery, allow_private).await {
             Ok(200..=299) => Ok(()),
             Ok(status) => Err(PostError::Failed(format!("answered HTTP {status}"))),
             Err(why) => Err(why),
