@@ -9,7 +9,8 @@
 //! `cedar` times policy decisions in-process; `cycles` drives a real `brevetd` child process
 //! over HTTPS on SQLite or PostgreSQL; `agents` runs a fleet of real `brevet-agent` processes
 //! against one `brevetd` and times approval → drop-in in force and `not_after` → drop-in gone;
-//! `agents-all` does that for 1, 100 and 1,000 agents. `all` runs all of them and prints the
+//! `agents-all` does that for 1, 100 and 1,000 agents; `fleet` runs 10,000 simulated agents in
+//! this process against one `brevetd` (or two replicas) and times delivery and revocation. `all` runs all of them and prints the
 //! Markdown tables. The exit status is non-zero when anything failed, including a single failed
 //! cycle or grant.
 
