@@ -81,7 +81,7 @@ impl Failures {
 }
 
 /// The agent for grant `k`: SplitMix64 of `k`, modulo `n`.
-fn pick(k: usize, n: usize) -> usize {
+pub(crate) fn pick(k: usize, n: usize) -> usize {
     let mut z = (k as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -9,7 +9,8 @@
 //! `cedar` times policy decisions in-process; `cycles` drives a real `brevetd` child process
 //! over HTTPS on SQLite or PostgreSQL; `agents` runs a fleet of real `brevet-agent` processes
 //! against one `brevetd` and times approval → drop-in in force and `not_after` → drop-in gone;
-//! `agents-all` does that for 1, 100 and 1,000 agents. `all` runs all of them and prints the
+//! `agents-all` does that for 1, 100 and 1,000 agents; `fleet` runs 10,000 simulated agents in
+//! this process against one `brevetd` (or two replicas) and times delivery and revocation. `all` runs all of them and prints the
 //! Markdown tables. The exit status is non-zero when anything failed, including a single failed
 //! cycle or grant.
 
@@ -24,7 +25,11 @@ mod floor;
 mod footprint;
 mod load;
 mod procfs;
+mod scale;
 mod server_proc;
+mod simagent;
+mod simconn;
+mod simfleet;
 mod stats;
 
 use std::process::ExitCode;
@@ -40,7 +45,9 @@ const USAGE: &str = "usage:
                                                   (default 200, 1, 5, no rate limit)
   brevet-bench agents-all [--grants M] [--parallel P] [--duration S]
                                                   (1, 100 and 1000 agents)
-  brevet-bench audit [--seconds S] [--workers W] [--events N]   (default 5, 4, 1000000)";
+  brevet-bench audit [--seconds S] [--workers W] [--events N]   (default 5, 4, 1000000)
+  brevet-bench fleet --db sqlite|postgres [--devices N] [--replicas 1|2] [--grants G]
+                     [--disable D] [--idle S]     (default 10000, 1, 300, 1000, 30)";
 
 /// The fleet sizes of `agents-all`, and the grants timed on each unless `--grants` says: one
 /// agent gets a grant every 1.1 s (see `dropins`), so it gets fewer.
@@ -71,6 +78,24 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("brevet-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("fleet") {
+        let result = parse_fleet(&args[1..]).and_then(|opts| {
+            let report = scale::run(&brevet_testkit::workspace_bin("brevetd"), opts)?;
+            report.print();
+            Ok(report.failures == 0)
+        });
+        return match result {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("brevet-bench: something failed; see `first failure` above");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("brevet-bench: {e}\n{USAGE}");
                 ExitCode::FAILURE
             }
         };
@@ -192,6 +217,49 @@ fn parse(args: &[String]) -> Result<Command, String> {
         }
         other => Err(format!("unknown subcommand `{other}`")),
     }
+}
+
+/// The options of `fleet`.
+fn parse_fleet(args: &[String]) -> Result<scale::Options, String> {
+    let mut opts = scale::Options {
+        devices: 10_000,
+        db: Db::Sqlite,
+        replicas: 1,
+        grants: 300,
+        disable: 1000,
+        idle_secs: 30,
+    };
+    let mut db = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("`{flag}` takes a whole number, not `{value}`"))
+        };
+        match flag.as_str() {
+            "--devices" => opts.devices = number()?,
+            "--replicas" => opts.replicas = number()?,
+            "--grants" => opts.grants = number()?,
+            "--disable" => opts.disable = number()?,
+            "--idle" => opts.idle_secs = number()? as u64,
+            "--db" => {
+                db = Some(match value.as_str() {
+                    "sqlite" => Db::Sqlite,
+                    "postgres" => Db::Postgres,
+                    other => {
+                        return Err(format!(
+                            "unknown database `{other}`: use `sqlite` or `postgres`"
+                        ));
+                    }
+                })
+            }
+            _ => return Err(format!("`fleet` takes no option `{flag}`")),
+        }
+    }
+    opts.db = db.ok_or("`fleet` needs `--db sqlite` or `--db postgres`")?;
+    Ok(opts)
 }
 
 /// The runs of `agents-all`, with the grants of [`FLEETS`].

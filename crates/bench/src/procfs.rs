@@ -41,7 +41,12 @@ pub(crate) fn writes(pid: u32) -> Option<(u64, u64)> {
 
 /// The soft limit on open files of this process (inherited by the processes it spawns).
 pub(crate) fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    open_files_limit_of("self")
+}
+
+/// The soft limit on open files of process `pid` (`self` for this one).
+pub(crate) fn open_files_limit_of(pid: &str) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }

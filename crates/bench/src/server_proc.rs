@@ -65,6 +65,7 @@ pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) ca_pem: String,
     pub(crate) admin: Credentials,
+    data: std::path::PathBuf,
     _dir: TempDir,
 }
 
@@ -76,6 +77,17 @@ impl Server {
         postgres_url: Option<&str>,
         extra_roles: &str,
     ) -> Result<Server, String> {
+        Server::start_with(brevetd, postgres_url, extra_roles, &[])
+    }
+
+    /// [`Server::start`], with `settings` (`key`, TOML value) replacing the lines of those keys
+    /// that `init` wrote under `[server]`.
+    pub(crate) fn start_with(
+        brevetd: &Path,
+        postgres_url: Option<&str>,
+        extra_roles: &str,
+        settings: &[(&str, String)],
+    ) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix("brevet-bench-")
             .tempdir()
@@ -86,6 +98,7 @@ impl Server {
         if !extra_roles.is_empty() {
             append(&data.join("brevet.toml"), extra_roles)?;
         }
+        set(&data.join("brevet.toml"), settings)?;
         let field = |name: &str| {
             init[name]
                 .as_str()
@@ -121,6 +134,7 @@ impl Server {
                         url,
                         ca_pem,
                         admin,
+                        data,
                         _dir: dir,
                     });
                 }
@@ -135,10 +149,37 @@ impl Server {
         self.child.0.id()
     }
 
+    /// A second `brevetd serve` on the same data directory and database (a replica), on a port
+    /// of its own, logging to `brevetd-replica.log`.
+    pub(crate) fn replica(
+        &self,
+        brevetd: &Path,
+        postgres_url: Option<&str>,
+    ) -> Result<Replica, String> {
+        let port = brevet_testkit::free_port();
+        let url = format!("https://127.0.0.1:{port}");
+        let log = self.data.with_file_name("brevetd-replica.log");
+        let mut child = Running(spawn_serve(brevetd, &self.data, port, postgres_url, &log)?);
+        wait_ready(&mut child.0, &url, &self.ca_pem, &log)?;
+        Ok(Replica { child, url })
+    }
+
     /// A client with no session, trusting the server's CA.
     pub(crate) fn anonymous(&self) -> Result<Client, String> {
         Client::new(&self.url, &self.ca_pem, None)
             .map_err(|e| format!("cannot make a client for `{}`: {e}", self.url))
+    }
+}
+
+/// A replica started by [`Server::replica`]; killed when dropped.
+pub(crate) struct Replica {
+    child: Running,
+    pub(crate) url: String,
+}
+
+impl Replica {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 }
 
@@ -215,6 +256,38 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
         .open(path)
         .and_then(|mut f| f.write_all(format!("\n{text}").as_bytes()))
         .map_err(|e| format!("cannot add roles to `{}`: {e}", path.display()))
+}
+
+/// Replaces the line `key = …` of each of `settings` in the file at `path`.
+fn set(path: &Path, settings: &[(&str, String)]) -> Result<(), String> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut out = String::new();
+    let mut found = 0;
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match settings.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => {
+                out.push_str(&format!("{k} = {v}\n"));
+                found += 1;
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if found != settings.len() {
+        return Err(format!(
+            "`{}` lacks some of {:?}",
+            path.display(),
+            settings.iter().map(|(k, _)| *k).collect::<Vec<_>>()
+        ));
+    }
+    std::fs::write(path, out).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
 /// Creates the `admin` user (group `admins`) in the PostgreSQL database at `url`.

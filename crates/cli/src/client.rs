@@ -73,6 +73,11 @@ impl Client {
         }
     }
 
+    /// The session token, if any (to use the same session with another replica).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The normalized server URL (`https://host:port`, no trailing slash).
     pub fn server(&self) -> &str {
         &self.base

@@ -4,6 +4,11 @@
 //! database serve one fleet (a real `brevet-agent` enrolled through one, grants approved and
 //! revoked through the other).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,11 @@
 //! file in a temporary directory) and once on a throwaway PostgreSQL cluster (skipped, with the
 //! reason printed, where the PostgreSQL server tools are missing).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic fails the test"
+)]
+
 #[macro_use]
 mod common;
 
