@@ -13,7 +13,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brevet_testkit::Postgres;
 use common::{Person, Server};
@@ -260,11 +260,7 @@ impl Agent {
     }
 }
 
-/// Waits for `done`, checking every 20 ms; fails after a generous 30 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits for `done`, with a generous 30 s fail-safe.
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    brevet_testkit::wait_for(what, Duration::from_secs(30), done);
 }

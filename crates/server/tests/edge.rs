@@ -195,19 +195,10 @@ fn flood(
             })
         })
         .collect();
-    let start = Instant::now();
-    while ready.load(Ordering::SeqCst) < FLOOD {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "flood not set up: {} of {FLOOD}",
-            ready.load(Ordering::SeqCst)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    println!(
-        "flood: {FLOOD} connections from {source} set up in {:?}",
-        start.elapsed()
-    );
+    let took = brevet_testkit::wait_for("the flood set up", Duration::from_secs(120), || {
+        ready.load(Ordering::SeqCst) >= FLOOD
+    });
+    println!("flood: {FLOOD} connections from {source} set up in {took:?}");
     tasks
 }
 
@@ -337,15 +328,10 @@ fn flood_scenario(extra: &[(&str, &str)]) {
         let answer = poller.poll(Some(&cursor), 30);
         (answer, start.elapsed(), Instant::now())
     });
-    let waiting = Instant::now();
-    while srv.metric(&admin, "brevet_device_polls_waiting") < 1 {
-        assert!(
-            waiting.elapsed() < SLOW,
-            "the device's long-poll never got through"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    println!("device long-poll waiting after {:?}", waiting.elapsed());
+    let took = brevet_testkit::wait_for("the device's long-poll to get through", SLOW, || {
+        srv.metric(&admin, "brevet_device_polls_waiting") >= 1
+    });
+    println!("device long-poll waiting after {took:?}");
     let (revoked, revoke_took) = timed("admin revoke (new connection)", || {
         srv.fresh(&admin)
             .revoke(&grant, "edge test: revoke under a flood")

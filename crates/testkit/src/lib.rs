@@ -39,6 +39,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until `cond` holds and returns how long that took: the one way tests wait for
+/// something another process or thread does (a file appears, a metric moves, a server answers).
+///
+/// `cond` is checked at once and then every 10 ms. `limit` is a fail-safe, not a timing goal:
+/// make it generous, since a loaded machine may be slow; only a condition that never holds
+/// reaches it.
+///
+/// # Panics
+///
+/// When `limit` passes with `cond` still false, naming `what`.
+pub fn wait_for(
+    what: &str,
+    limit: std::time::Duration,
+    mut cond: impl FnMut() -> bool,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
 /// Reports that `test` is skipped and why, as the one line `SKIP {test}: {why}`.
 ///
 /// The line goes to standard output through `println!`, where the test harness keeps it with the

@@ -416,17 +416,9 @@ pub fn events(admin: &Client, kind: &str) -> Vec<brevet_proto::api::AuditEventVi
         .collect()
 }
 
-/// Polls `cond` every 20 ms for up to `secs` seconds; returns how long it took.
-pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> std::time::Duration {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(secs),
-            "{what}: not within {secs} s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    start.elapsed()
+/// Waits until `cond` holds (up to `secs` seconds, a fail-safe); returns how long it took.
+pub fn wait_for(what: &str, secs: u64, cond: impl FnMut() -> bool) -> std::time::Duration {
+    brevet_testkit::wait_for(what, std::time::Duration::from_secs(secs), cond)
 }
 
 /// A plain device (no tags, no groups), added by `admin`.
@@ -441,16 +433,9 @@ pub fn add_device(admin: &Client, name: &str) {
         .unwrap_or_else(|e| panic!("add device {name}: {e}"));
 }
 
-/// Polls `cond` every 50 ms for up to 5 s.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not within 5 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+/// Waits until `cond` holds, up to 5 s.
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_for(what, 5, cond);
 }
 
 pub fn api_code(r: Result<impl std::fmt::Debug, brevet_cli::Error>) -> String {
